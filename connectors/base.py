@@ -1,0 +1,28 @@
+"""What every reader does: check access before any work, list documents as a stream, fetch one to a local file."""
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from ingest.models import DocumentRef
+
+
+class Reader(Protocol):
+    downloads: bool  # fetch() makes a local copy that may be removed after processing
+
+    def check(self) -> None:
+        """Raise ConfigError when the source cannot be listed (exit 2, before any work)."""
+
+    def list(self) -> Iterator[DocumentRef]:
+        """Every document under the source, one page of the listing at a time."""
+
+    def fetch(self, ref: DocumentRef) -> Path:
+        """A local file with the content of ``ref``; raises DocumentError at stage ``fetch``."""
+
+
+def selected(rel_path: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """Glob filters on the key relative to the prefix (``*`` also matches ``/``)."""
+    if include and not any(fnmatchcase(rel_path, pattern) for pattern in include):
+        return False
+    return not any(fnmatchcase(rel_path, pattern) for pattern in exclude)

@@ -1,0 +1,58 @@
+"""One element-JSON file per document, stamped with the object version it was made from.
+
+The stamp (``metadata.data_source`` on every element) is what the next run reads to skip unchanged documents, so
+the skip decision needs nothing but the output folder.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ingest.files import atomic_write_text
+from ingest.models import DocumentRef
+from ingest.paths import safe_relative_path
+
+
+def output_path(output_dir: Path, rel_path: str) -> Path:
+    return output_dir / f"{safe_relative_path(rel_path)}.json"
+
+
+def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
+    protocol, _, _ = ref.source_url.partition("://")
+    return {
+        "url": ref.source_url,
+        "version": ref.version,
+        "date_modified": ref.last_modified,
+        "record_locator": {
+            "protocol": protocol if ref.source_url.startswith("s3://") else "file",
+            "key": ref.key,
+            "size": ref.size,
+            "config": fingerprint,
+        },
+    }
+
+
+def write_elements(path: Path, elements: list, ref: DocumentRef, fingerprint: str) -> None:
+    """Write ``elements`` as ``elements_to_json`` does, each carrying the source URL and object version."""
+    from unstructured.documents.elements import DataSourceMetadata
+    from unstructured.staging.base import elements_to_json
+
+    source = DataSourceMetadata.from_dict(_stamp(ref, fingerprint))
+    for element in elements:
+        element.metadata.data_source = source
+        element.metadata.file_directory = None  # a worker's temp path: differs between runs and machines
+    atomic_write_text(path, elements_to_json(elements, indent=2))
+
+
+def is_current(path: Path, ref: DocumentRef, fingerprint: str) -> bool:
+    """True when ``path`` holds a complete output made from this version of ``ref`` with these settings."""
+    try:
+        with path.open("rb") as handle:
+            elements = json.load(handle)
+        stamp = elements[0]["metadata"]["data_source"]
+    except (OSError, ValueError, LookupError, TypeError):
+        return False
+    expected = _stamp(ref, fingerprint)
+    return (stamp.get("url"), stamp.get("version"), stamp.get("record_locator")) == (
+        expected["url"], expected["version"], expected["record_locator"]
+    )

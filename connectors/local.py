@@ -1,0 +1,52 @@
+"""A local folder read through the same pipeline as a bucket; a file's version is its size and mtime."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from connectors.base import selected
+from ingest.config import RunConfig
+from ingest.errors import ConfigError
+from ingest.models import DocumentRef
+
+
+class LocalReader:
+    downloads = False
+
+    def __init__(self, cfg: RunConfig):
+        self.source = cfg.source
+        self.root = Path(cfg.source.local_root).resolve()
+
+    def check(self) -> None:
+        if not self.root.exists():
+            raise ConfigError(f"--local-path {self.source.local_root}: no such file or folder")
+        if not os.access(self.root, os.R_OK):
+            raise ConfigError(f"--local-path {self.source.local_root}: not readable (check its permissions)")
+
+    def list(self) -> Iterator[DocumentRef]:
+        if self.root.is_file():
+            yield self._ref(self.root, self.root.name)
+            return
+        for folder, dirs, files in os.walk(self.root):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(folder, name)
+                rel_path = path.relative_to(self.root).as_posix()
+                if selected(rel_path, self.source.include, self.source.exclude):
+                    yield self._ref(path, rel_path)
+
+    def fetch(self, ref: DocumentRef) -> Path:
+        return Path(ref.source_url)
+
+    def _ref(self, path: Path, rel_path: str) -> DocumentRef:
+        stat = path.stat()
+        return DocumentRef(
+            source_url=str(path),
+            key=rel_path,
+            rel_path=rel_path,
+            version=f"{stat.st_size}-{stat.st_mtime_ns}",
+            size=stat.st_size,
+            last_modified=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+        )

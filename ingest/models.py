@@ -1,0 +1,80 @@
+"""The records that travel between the driver and the workers: small, plain and picklable."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """One listed document: where it lives and which version of it the listing saw."""
+
+    source_url: str  # s3://bucket/key or an absolute local path
+    key: str  # the object key (or the path below the local root)
+    rel_path: str  # the key relative to the listed prefix: the output mirrors it
+    version: str  # S3 ETag, or size and mtime for a local file
+    size: int
+    last_modified: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    ref: DocumentRef
+    status: str  # "processed" | "skipped" | "failed"
+    stage: str | None = None  # where it failed: plan, fetch, partition, write
+    error_type: str | None = None
+    message: str | None = None
+    transient: bool = False
+    pages: int = 0
+    elements: int = 0
+    seconds: float = 0.0
+    output_path: str | None = None
+
+
+@dataclass
+class RunSummary:
+    processed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    failures: list[DocumentResult] = field(default_factory=list)
+
+    def add(self, result: DocumentResult) -> None:
+        if result.status == "failed":
+            self.failed += 1
+            self.failures.append(result)
+        elif result.status == "skipped":
+            self.skipped += 1
+        else:
+            self.processed += 1
+            self.pages += result.pages
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def line(self) -> str:
+        return (
+            f"{self.processed} processed, {self.skipped} skipped, {self.failed} failed, "
+            f"{self.pages} pages in {self.seconds:.1f} s"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "processed": self.processed,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "pages": self.pages,
+            "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+            "failures": [
+                {
+                    "key": r.ref.key,
+                    "source_url": r.ref.source_url,
+                    "stage": r.stage,
+                    "error_type": r.error_type,
+                    "message": r.message,
+                }
+                for r in self.failures
+            ],
+        }

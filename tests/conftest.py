@@ -1,0 +1,160 @@
+"""Real services for the tests: a moto S3 server over HTTP on 127.0.0.1, real documents, the real CLI."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "documents"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CORPUS = ROOT.parent / "shared" / "corpus"
+FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "AKIAINGESTTESTKEY000", "AWS_SECRET_ACCESS_KEY": "ingest-test-secret-0000",
+             "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_env():
+    """Fixed fake credentials and no lookups outside this machine, for every test and every subprocess."""
+    saved = dict(os.environ)
+    os.environ.update(FAKE_KEYS)
+    os.environ.update({"AWS_EC2_METADATA_DISABLED": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                       "DO_NOT_TRACK": "true", "ANONYMIZED_TELEMETRY": "False",
+                       "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"})
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        os.environ.pop(name, None)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_moto(tmp: Path, **env: str):
+    port = free_port()
+    log = (tmp / f"moto-{port}.log").open("w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "MOTO_RECORDER_FILEPATH": str(tmp / f"recording-{port}.jsonl"), **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/moto-api/", timeout=1)
+            return process, url
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"moto_server did not start: see {log.name}")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    process, url = start_moto(tmp_path_factory.mktemp("moto"))
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def s3(s3_endpoint):
+    return boto3.client("s3", endpoint_url=s3_endpoint)
+
+
+@pytest.fixture
+def bucket(s3):
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+class Recorder:
+    """moto's own request recorder: what the tool really asked the server for."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+
+    def start(self):
+        requests.post(f"{self.endpoint}/moto-api/recorder/reset-recording", timeout=5)
+        requests.post(f"{self.endpoint}/moto-api/recorder/start-recording", timeout=5)
+
+    def stop(self) -> list[dict]:
+        requests.post(f"{self.endpoint}/moto-api/recorder/stop-recording", timeout=5)
+        text = requests.get(f"{self.endpoint}/moto-api/recorder/download-recording", timeout=5).text
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def object_gets(self, bucket: str) -> list[str]:
+        """The object downloads (GETs of a key, not of the bucket listing) in the recording."""
+        entries = self.stop()
+        return [e["url"] for e in entries if e["method"] == "GET" and f"/{bucket}/" in e["url"]
+                and "list-type" not in e["url"] and not e["url"].rstrip("/").endswith(bucket)]
+
+
+@pytest.fixture
+def recorder(s3_endpoint):
+    return Recorder(s3_endpoint)
+
+
+def upload_folder(s3, bucket: str, folder: Path, prefix: str) -> dict[str, Path]:
+    uploaded = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            key = prefix + path.relative_to(folder).as_posix()
+            s3.upload_file(str(path), bucket, key)
+            uploaded[key] = path
+    return uploaded
+
+
+@pytest.fixture
+def ingest(tmp_path, s3_endpoint):
+    """Run the real CLI in-process, as a user would from the shell; outputs and downloads go under tmp_path."""
+
+    def run(*args: str, out: Path | None = None, endpoint: bool = True):
+        argv = list(args)
+        if endpoint and not any(a.startswith("--endpoint-url") for a in argv) and "--local-path" not in argv:
+            argv += ["--endpoint-url", s3_endpoint]
+        argv += ["--structured-output-dir", str(out or tmp_path / "out"), "--download-dir",
+                 str(tmp_path / "downloads")]
+        return CliRunner().invoke(main_command(), argv, catch_exceptions=False)
+
+    return run
+
+
+def main_command():
+    from ingest.cli import main
+
+    return main
+
+
+def summary(result) -> str:
+    """The one summary line the CLI prints on stdout."""
+    return [line for line in result.stdout.splitlines() if line.startswith("ingest: ")][-1]
+
+
+@pytest.fixture
+def corpus():
+    if not CORPUS.is_dir():
+        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    return CORPUS
+
+
+def copy_examples(dest: Path) -> Path:
+    shutil.copytree(EXAMPLES, dest)
+    return dest
