@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -35,21 +34,15 @@ _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
 _REJECTED_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 
 
-@lru_cache(maxsize=4)
-def _client(source: SourceConfig, pid: int):
-    """One client per source and process: clients are not safe to share across a fork."""
+def make_client(source: SourceConfig):
     config = Config(
         retries={"mode": "standard", "max_attempts": source.retries + 1},
         connect_timeout=10,
         read_timeout=60,
         signature_version=UNSIGNED if source.anonymous else None,
     )
-    return boto3.session.Session().client("s3", endpoint_url=source.endpoint_url, config=config)
-
-
-def client(source: SourceConfig):
     try:
-        return _client(source, os.getpid())
+        return boto3.session.Session().client("s3", endpoint_url=source.endpoint_url, config=config)
     except ProfileNotFound as exc:
         raise ConfigError(f"AWS profile {exc.kwargs.get('profile')!r} not found: check AWS_PROFILE") from None
     except ValueError as exc:
@@ -64,10 +57,18 @@ class S3Reader:
         self.download_dir = cfg.download_dir
         self.re_download = cfg.re_download
         self.single_key: str | None = None
+        self._client, self._client_pid = None, 0
+
+    @property
+    def client(self):
+        """This process's client: one made before a fork is not safe to use after it."""
+        if self._client is None or self._client_pid != os.getpid():
+            self._client, self._client_pid = make_client(self.source), os.getpid()
+        return self._client
 
     def check(self) -> None:
         """Decide between one object and a prefix, and prove the listing works, before any work starts."""
-        s3, bucket, prefix = client(self.source), self.source.bucket, self.source.prefix
+        s3, bucket, prefix = self.client, self.source.bucket, self.source.prefix
         try:
             if prefix and not prefix.endswith("/") and self._exists(s3, bucket, prefix):
                 self.single_key = prefix
@@ -77,7 +78,7 @@ class S3Reader:
             raise self._config_error(exc) from None
 
     def list(self) -> Iterator[DocumentRef]:
-        s3, bucket = client(self.source), self.source.bucket
+        s3, bucket = self.client, self.source.bucket
         if self.single_key is not None:
             head = s3.head_object(Bucket=bucket, Key=self.single_key)
             yield self._ref(self.single_key, self.single_key.rsplit("/", 1)[-1], head["ETag"],
@@ -103,7 +104,7 @@ class S3Reader:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
         try:
-            response = client(self.source).get_object(
+            response = self.client.get_object(
                 Bucket=self.source.bucket, Key=ref.key, IfMatch=f'"{ref.version}"'
             )
             with tmp.open("wb") as handle:

@@ -21,7 +21,7 @@ def check_prerequisites(cfg: PartitionConfig) -> None:
     Offline, unstructured answers a missing spaCy model by returning no elements at all; refusing to start is
     the only honest answer.
     """
-    import spacy.util
+    import spacy
 
     if not spacy.util.is_package("en_core_web_sm"):
         raise ConfigError(
@@ -29,13 +29,14 @@ def check_prerequisites(cfg: PartitionConfig) -> None:
             "would return no elements without it. Install it with: pip install ./packaging/en_core_web_sm "
             "(offline) or python -m spacy download en_core_web_sm"
         )
-    from unstructured.nlp.tokenize import _get_nlp  # the loader unstructured itself uses; cached per process
-
     try:
-        _get_nlp()
+        spacy.load("en_core_web_sm")  # directly: unstructured's own loader would try to download on failure
     except Exception as exc:  # noqa: BLE001 - any failure here means every document would come back empty
         raise ConfigError(f"The spaCy model en_core_web_sm failed to load ({type(exc).__name__}: {exc}); "
                           "reinstall it: pip install --force-reinstall ./packaging/en_core_web_sm") from None
+    from unstructured.nlp.tokenize import _get_nlp
+
+    _get_nlp()  # unstructured's cached copy, loaded once here and inherited by forked workers
     import unstructured.partition.auto  # noqa: F401 - imported once here, inherited by forked workers
 
     if cfg.strategy in _OCR_STRATEGIES:
