@@ -144,13 +144,11 @@ def main(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download,
     try:
         reader = make_reader(cfg)
         reader.check()
-        check_prerequisites(cfg.partition)
+        summary = runners.run(cfg, reader, prepare=lambda: check_prerequisites(cfg.partition))
     except ConfigError as exc:
         error = click.ClickException(exc.message)
         error.exit_code = EXIT_CONFIG
         raise error from None
-    try:
-        summary = runners.run(cfg, reader)
     except KeyboardInterrupt:
         click.echo("ingest: interrupted; finished documents are written, the rest are redone next run", err=True)
         sys.exit(130)

@@ -1,7 +1,7 @@
 """unstructured, called once per document in a worker that has already imported it and loaded its NLP model."""
 from __future__ import annotations
 
-import logging
+import importlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,9 +10,9 @@ from ingest import layout
 from ingest.config import PartitionConfig
 from ingest.errors import ConfigError, EmptyDocument
 
-log = logging.getLogger(__name__)
 
 _OCR_STRATEGIES = ("auto", "hi_res", "ocr_only")
+_PARTITIONERS = ("auto", "pdf", "docx", "pptx", "xlsx", "html", "email", "text", "md")
 
 
 def check_prerequisites(cfg: PartitionConfig) -> None:
@@ -37,7 +37,8 @@ def check_prerequisites(cfg: PartitionConfig) -> None:
     from unstructured.nlp.tokenize import _get_nlp
 
     _get_nlp()  # unstructured's cached copy, loaded once here and inherited by forked workers
-    import unstructured.partition.auto  # noqa: F401 - imported once here, inherited by forked workers
+    for module in _PARTITIONERS:  # imported once here (partition.pdf alone takes seconds), inherited by workers
+        importlib.import_module(f"unstructured.partition.{module}")
 
     if cfg.strategy in _OCR_STRATEGIES:
         _check_tesseract(cfg)

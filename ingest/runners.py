@@ -5,7 +5,8 @@ import logging
 import queue
 import signal
 import time
-from typing import Iterator
+from contextlib import ExitStack
+from typing import Callable, Iterator
 
 import multiprocess
 from tqdm import tqdm
@@ -31,12 +32,19 @@ def plan(ref: DocumentRef, cfg: RunConfig) -> DocumentResult | None:
     return None
 
 
-def run(cfg: RunConfig, reader: Reader) -> RunSummary:
+def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None]) -> RunSummary:
+    """Process what the listing and the outputs say needs doing. ``prepare`` (the prerequisite checks, which
+    import unstructured and load its models) runs once, before the first document that needs work: a rerun
+    that skips everything never pays for it."""
     summary = RunSummary()
     started = time.monotonic()
     bar = tqdm(unit="doc", desc="documents", disable=None, dynamic_ncols=True)
-    with logging_redirect_tqdm(), bar, _pool(cfg.num_processes) as pool:
-        for result, listed in _results(cfg, reader, pool):
+    with logging_redirect_tqdm(), bar, ExitStack() as stack:
+        def start_pool():
+            prepare()
+            return stack.enter_context(_pool(cfg.num_processes))
+
+        for result, listed in _results(cfg, reader, start_pool):
             summary.add(result)
             bar.total = listed
             bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
@@ -50,10 +58,11 @@ def run(cfg: RunConfig, reader: Reader) -> RunSummary:
     return summary
 
 
-def _results(cfg: RunConfig, reader: Reader, pool) -> Iterator[tuple[DocumentResult, int]]:
+def _results(cfg: RunConfig, reader: Reader, start_pool) -> Iterator[tuple[DocumentResult, int]]:
     """Results in completion order, with the number listed so far; at most a few documents wait in the pool."""
     done: queue.SimpleQueue[DocumentResult] = queue.SimpleQueue()
     max_in_flight = 2 * cfg.num_processes
+    pool = None
     in_flight = listed = 0
     for ref in reader.list():
         listed += 1
@@ -61,6 +70,7 @@ def _results(cfg: RunConfig, reader: Reader, pool) -> Iterator[tuple[DocumentRes
         if result is not None:
             yield result, listed
             continue
+        pool = pool or start_pool()
         pool.apply_async(process_document, (ref, cfg), callback=done.put,
                          error_callback=lambda exc, ref=ref: done.put(failed(ref, exc, "worker")))
         in_flight += 1

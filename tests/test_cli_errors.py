@@ -99,7 +99,8 @@ def test_rejected_credentials(ingest, auth_s3):
                                   "s3://locked/docs/: check AWS_ACCESS_KEY_ID / AWS_PROFILE")
 
 
-def test_missing_tesseract_is_refused_unless_strategy_fast(ingest, bucket, monkeypatch, tmp_path):
+def test_missing_tesseract_is_refused_unless_strategy_fast(ingest, s3, bucket, monkeypatch, tmp_path):
+    s3.put_object(Bucket=bucket, Key="note.txt", Body=b"A note that needs no OCR.")
     bin_without_tesseract = tmp_path / "bin"
     bin_without_tesseract.mkdir()
     monkeypatch.setenv("PATH", str(bin_without_tesseract))
@@ -111,7 +112,8 @@ def test_missing_tesseract_is_refused_unless_strategy_fast(ingest, bucket, monke
     assert ingest("--s3-url", f"s3://{bucket}/", "--strategy", "fast").exit_code == 0
 
 
-def test_missing_ocr_language(ingest, bucket):
+def test_missing_ocr_language(ingest, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="note.txt", Body=b"A note.")
     result = ingest("--s3-url", f"s3://{bucket}/", "--languages", "eng,xyz")
     assert result.exit_code == 2
     assert error_line(result) == ("Error: tesseract has no data for --languages xyz; install it (apt-get install "
