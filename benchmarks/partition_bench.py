@@ -97,7 +97,8 @@ def main() -> int:
             out = Path(tmp, f"out-{n}")
             summary = Path(tmp, f"summary-{n}.json")
             done, wall, peak = watch([str(BIN / "ingest"), "--local-path", str(corpus), "--strategy", args.strategy,
-                                      "--num-processes", str(n), "--structured-output-dir", str(out),
+                                      "--num-processes", str(n), "--structured-output-dir", str(out), "--no-vectors",
+                                      "--chunking", "none",
                                       "--summary-json", str(summary)], env=env)
             if done.returncode not in (0, 1):
                 print(done.stderr, file=sys.stderr)

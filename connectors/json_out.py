@@ -6,6 +6,7 @@ the skip decision needs nothing but the output folder.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ingest.files import atomic_write_text
@@ -15,6 +16,24 @@ from ingest.paths import safe_relative_path
 
 def output_path(output_dir: Path, rel_path: str) -> Path:
     return output_dir / f"{safe_relative_path(rel_path)}.json"
+
+
+def chunks_path(output_dir: Path, rel_path: str) -> Path:
+    """The chunk records, one JSON object per line; the suffix can never collide with an element output."""
+    return output_dir / f"{safe_relative_path(rel_path)}.chunks.jsonl"
+
+
+def pending_path(path: Path) -> Path:
+    """Where an element JSON waits until its document's vectors are stored; ``commit`` moves it into place."""
+    return path.with_name(f".{path.name}.pending")
+
+
+def commit(path: Path) -> None:
+    os.replace(pending_path(path), path)
+
+
+def write_chunks(path: Path, records: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
 
 
 def _stamp(ref: DocumentRef, fingerprint: str) -> dict:

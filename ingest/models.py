@@ -26,8 +26,10 @@ class DocumentResult:
     transient: bool = False
     pages: int = 0
     elements: int = 0
+    chunks: int = 0
     seconds: float = 0.0
     output_path: str | None = None
+    records: list[dict] | None = field(default=None, repr=False)  # chunk records on their way to the index
 
 
 @dataclass
@@ -36,6 +38,7 @@ class RunSummary:
     skipped: int = 0
     failed: int = 0
     pages: int = 0
+    chunks: int = 0
     seconds: float = 0.0
     failures: list[DocumentResult] = field(default_factory=list)
 
@@ -48,6 +51,7 @@ class RunSummary:
         else:
             self.processed += 1
             self.pages += result.pages
+            self.chunks += result.chunks
 
     @property
     def exit_code(self) -> int:
@@ -56,7 +60,7 @@ class RunSummary:
     def line(self) -> str:
         return (
             f"{self.processed} processed, {self.skipped} skipped, {self.failed} failed, "
-            f"{self.pages} pages in {self.seconds:.1f} s"
+            f"{self.pages} pages, {self.chunks} chunks in {self.seconds:.1f} s"
         )
 
     def to_dict(self) -> dict:
@@ -65,6 +69,7 @@ class RunSummary:
             "skipped": self.skipped,
             "failed": self.failed,
             "pages": self.pages,
+            "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code,
             "failures": [

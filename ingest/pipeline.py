@@ -1,11 +1,13 @@
-"""The whole path of one document: fetch, partition, write. Runs in a worker; takes a reference, never bytes."""
+"""The whole path of one document: fetch, partition, chunk, write. Runs in a worker; takes a reference, never
+bytes. Embedding and the vector store happen in the index writer, fed from the driver."""
 from __future__ import annotations
 
 import time
 from functools import lru_cache
 
 from connectors import make_reader
-from connectors.json_out import output_path, write_elements
+from connectors.json_out import chunks_path, output_path, pending_path, write_chunks, write_elements
+from ingest.chunking import chunk, chunk_records
 from ingest.config import RunConfig
 from ingest.errors import DocumentError
 from ingest.models import DocumentRef, DocumentResult
@@ -18,8 +20,10 @@ def _reader(cfg: RunConfig):
 
 
 def process_document(ref: DocumentRef, cfg: RunConfig) -> DocumentResult:
+    """With vectors on, the element JSON is left pending: the driver commits it once the vectors are stored."""
     started = time.monotonic()
     stage = "plan"
+    records = None
     try:
         out = output_path(cfg.output_dir, ref.rel_path)
         reader = _reader(cfg)
@@ -27,14 +31,20 @@ def process_document(ref: DocumentRef, cfg: RunConfig) -> DocumentResult:
         local = reader.fetch(ref)
         stage = "partition"
         elements, pages = partition_file(local, ref.key.rsplit("/", 1)[-1], cfg.partition)
+        fingerprint = cfg.fingerprint()
+        if cfg.chunks_enabled:
+            stage = "chunk"
+            records = chunk_records(chunk(elements, cfg.chunk), ref, fingerprint)
+            write_chunks(chunks_path(cfg.output_dir, ref.rel_path), records)
         stage = "write"
-        write_elements(out, elements, ref, cfg.partition.fingerprint())
+        write_elements(pending_path(out) if cfg.index.enabled else out, elements, ref, fingerprint)
         if reader.downloads and not cfg.preserve_downloads:
             local.unlink(missing_ok=True)
     except Exception as exc:  # noqa: BLE001 - one document's failure is a result, never the run's end
         return failed(ref, exc, stage, time.monotonic() - started)
-    return DocumentResult(ref, "processed", pages=pages, elements=len(elements),
-                          seconds=time.monotonic() - started, output_path=str(out))
+    return DocumentResult(ref, "processed", pages=pages, elements=len(elements), chunks=len(records or ()),
+                          seconds=time.monotonic() - started, output_path=str(out),
+                          records=records if cfg.index.enabled else None)
 
 
 def failed(ref: DocumentRef, exc: Exception, stage: str, seconds: float = 0.0) -> DocumentResult:

@@ -124,14 +124,19 @@ def upload_folder(s3, bucket: str, folder: Path, prefix: str) -> dict[str, Path]
 
 @pytest.fixture
 def ingest(tmp_path, s3_endpoint):
-    """Run the real CLI in-process, as a user would from the shell; outputs and downloads go under tmp_path."""
+    """Run the real CLI in-process, as a user would from the shell; outputs, downloads and the Chroma store go
+    under tmp_path. Tests of the vector index ask for it (vectors=True); the others leave it off to stay quick."""
 
-    def run(*args: str, out: Path | None = None, endpoint: bool = True):
+    def run(*args: str, out: Path | None = None, endpoint: bool = True, vectors: bool = False):
         argv = list(args)
         if endpoint and not any(a.startswith("--endpoint-url") for a in argv) and "--local-path" not in argv:
             argv += ["--endpoint-url", s3_endpoint]
         argv += ["--structured-output-dir", str(out or tmp_path / "out"), "--download-dir",
                  str(tmp_path / "downloads")]
+        if not vectors:
+            argv.append("--no-vectors")
+        elif "--chroma-host" not in argv and "--chroma-path" not in argv:
+            argv += ["--chroma-path", str(tmp_path / "chroma")]
         return CliRunner().invoke(main_command(), argv, catch_exceptions=False)
 
     return run
