@@ -2,7 +2,8 @@
 
 Workers partition and chunk; their chunk records come here, are embedded in batches that span documents, and are
 written to Chroma by this one writer. Keeping torch and Chroma out of the driver also keeps them out of every
-forked worker (a fork after either has started its threads can hang the child).
+forked worker (a fork after either has started its threads can hang the child); the writer itself is spawned,
+so it inherits no threads or locks from whatever the driver has imported.
 """
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ class IndexWriter:
     """The driver's handle on the writer process."""
 
     def __init__(self, cfg: IndexConfig):
-        context = multiprocess.get_context("fork")
+        context = multiprocess.get_context("spawn")  # a fresh interpreter: nothing inherited can hang it
         self._requests = context.Queue()
         self._replies = context.Queue()
         self._process = context.Process(target=_serve, args=(cfg, self._requests, self._replies), daemon=True,
