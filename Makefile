@@ -18,6 +18,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/partition_bench.py
+	$(BIN)/python benchmarks/embed_bench.py
 
 # OCR and PDF rendering come from Debian's packages; installed only when missing.
 system-deps:

@@ -1,7 +1,8 @@
-"""The demo behind `make demo`: a local S3 server holding examples/documents, ingested twice.
+"""The demo behind `make demo`: a local S3 server holding examples/documents, ingested twice, then queried.
 
-The first run partitions every document with a pool of 2 processes; the second finds nothing changed and skips
-them all without downloading anything. The server is moto in server mode on 127.0.0.1 and stops at the end.
+The first run partitions every document with a pool of 2 processes, chunks it, embeds the chunks and stores them
+in a Chroma collection; the second finds nothing changed and skips them all without downloading anything; a query
+then finds a passage. The server is moto in server mode on 127.0.0.1 and stops at the end.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ROOT / "examples" / "documents"
 OUTPUTS = ROOT / "structured-outputs" / "demo"
+CHROMA = ROOT / ".demo" / "chroma"
 BIN = Path(sys.executable).parent
 BUCKET = "demo-bucket"
 
@@ -56,9 +58,10 @@ def main() -> int:
             s3.upload_file(str(path), BUCKET, "documents/" + path.relative_to(DOCUMENTS).as_posix())
         print(f"local S3 server at {endpoint}: s3://{BUCKET}/documents/ holds the files of examples/documents/")
         shutil.rmtree(OUTPUTS, ignore_errors=True)
+        shutil.rmtree(CHROMA, ignore_errors=True)
         command = [str(BIN / "ingest"), "--s3-url", f"s3://{BUCKET}/documents/", "--endpoint-url", endpoint,
                    "--num-processes", "2", "--structured-output-dir", str(OUTPUTS.relative_to(ROOT)),
-                   "--download-dir", ".demo/downloads"]
+                   "--download-dir", ".demo/downloads", "--chroma-path", str(CHROMA.relative_to(ROOT))]
         for label in ("first run: every document is partitioned", "second run: nothing changed, all skipped"):
             print(f"\n$ {' '.join(command)}    # {label}", flush=True)
             code = subprocess.run(command, env=env, cwd=ROOT).returncode
@@ -68,7 +71,10 @@ def main() -> int:
         for path in sorted(OUTPUTS.rglob("*.json")):
             elements = json.loads(path.read_text())
             print(f"  {path.relative_to(OUTPUTS)}: {len(elements)} elements, first: {elements[0]['text'][:60]!r}")
-        return 0
+        query = [str(BIN / "ingest"), "query", "How many bottles of water were delivered?", "--k", "3",
+                 "--chroma-path", str(CHROMA.relative_to(ROOT))]
+        print(f"\n$ {' '.join(query)}", flush=True)
+        return subprocess.run(query, env=env, cwd=ROOT).returncode
     finally:
         server.terminate()
         server.wait(10)

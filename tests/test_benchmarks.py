@@ -1,0 +1,30 @@
+"""The benchmark scripts run (a smoke test on a few small files); their numbers are read by people, not asserted."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def run_script(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_partition_benchmark_prints_its_table(corpus):
+    out = run_script("benchmarks/partition_bench.py", "--corpus", str(corpus / "pdf"), "--limit", "2")
+    assert "| raw partition_pdf, 1 process |" in out
+    assert "| ingest --num-processes 2 |" in out
+
+
+@pytest.mark.slow
+def test_embedding_benchmark_prints_its_table():
+    out = run_script("benchmarks/embed_bench.py", "--corpus", str(ROOT / "examples" / "documents"), "--limit", "3",
+                     "--repeat", "1")
+    assert "| pipeline (index writer + Chroma) |" in out
+    assert "pipeline / raw (best runs): " in out
