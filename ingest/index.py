@@ -8,6 +8,7 @@ so it inherits no threads or locks from whatever the driver has imported.
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 from typing import Callable
 
@@ -22,6 +23,7 @@ _TEXTS_PER_ROUND = 512  # embed this many texts at a time at most, across docume
 
 
 def _serve(cfg: IndexConfig, requests, replies) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it stops the writer with _STOP
     try:
         import torch
 
