@@ -14,6 +14,10 @@ class Reader(Protocol):
     def check(self) -> None:
         """Raise ConfigError when the source cannot be listed (exit 2, before any work)."""
 
+    def scope(self) -> str | None:
+        """The URL prefix that the listing covers completely (deletions are found under it), or None when it
+        covers only part of it: one object, or a listing filtered by --include/--exclude."""
+
     def list(self) -> Iterator[DocumentRef]:
         """Every document under the source, one page of the listing at a time."""
 

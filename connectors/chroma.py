@@ -91,6 +91,9 @@ class ChromaIndex:
             )
         self.collection.delete(where={"$and": [{"source": source}, {"chunk_index": {"$gte": len(records)}}]})
 
+    def delete(self, source: str) -> None:
+        self.collection.delete(where={"source": source})
+
     def query(self, embedding: list[float], k: int) -> list[tuple[str, dict, float]]:
         result = self.collection.query(query_embeddings=[embedding], n_results=k,
                                        include=["documents", "metadatas", "distances"])

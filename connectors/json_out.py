@@ -63,15 +63,46 @@ def write_elements(path: Path, elements: list, ref: DocumentRef, fingerprint: st
     atomic_write_text(path, elements_to_json(elements, indent=2))
 
 
-def is_current(path: Path, ref: DocumentRef, fingerprint: str) -> bool:
-    """True when ``path`` holds a complete output made from this version of ``ref`` with these settings."""
+def read_stamp(path: Path) -> dict | None:
+    """The data-source stamp of an element output; None when the file is missing, raises ValueError when it is
+    not a complete output."""
     try:
         with path.open("rb") as handle:
             elements = json.load(handle)
-        stamp = elements[0]["metadata"]["data_source"]
-    except (OSError, ValueError, LookupError, TypeError):
-        return False
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+    try:
+        return elements[0]["metadata"]["data_source"]
+    except (LookupError, TypeError):
+        raise ValueError("no stamped elements") from None
+
+
+def staleness(path: Path, ref: DocumentRef, fingerprint: str) -> str | None:
+    """None when ``path`` holds a complete output made from this version of ``ref`` with these settings; else why
+    the document must be processed."""
+    try:
+        stamp = read_stamp(path)
+    except ValueError:
+        return "output unreadable"
+    if stamp is None:
+        return "new"
     expected = _stamp(ref, fingerprint)
-    return (stamp.get("url"), stamp.get("version"), stamp.get("record_locator")) == (
-        expected["url"], expected["version"], expected["record_locator"]
-    )
+    locator = stamp.get("record_locator") or {}
+    if stamp.get("url") != expected["url"]:
+        return f"output made from {stamp.get('url')}"
+    if (stamp.get("version"), locator.get("size")) != (ref.version, ref.size):
+        return "changed"
+    if locator != expected["record_locator"]:
+        return "settings changed"
+    return None
+
+
+def chunks_source(path: Path) -> str | None:
+    """The source URL recorded in a chunk file, or None."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return json.loads(handle.readline())["metadata"]["source"]
+    except (OSError, ValueError, LookupError, TypeError):
+        return None

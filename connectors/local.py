@@ -25,6 +25,12 @@ class LocalReader:
         if not os.access(self.root, os.R_OK):
             raise ConfigError(f"--local-path {self.source.local_root}: not readable (check its permissions)")
 
+    def scope(self) -> str | None:
+        """The path prefix this listing covers completely, or None (one file, or filtered by globs)."""
+        if self.root.is_file() or self.source.include or self.source.exclude:
+            return None
+        return f"{self.root}{os.sep}"
+
     def list(self) -> Iterator[DocumentRef]:
         if self.root.is_file():
             yield self._ref(self.root, self.root.name)

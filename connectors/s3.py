@@ -26,7 +26,7 @@ from botocore.exceptions import (
 
 from connectors.base import selected
 from ingest.config import RunConfig, SourceConfig
-from ingest.errors import ConfigError, DocumentError
+from ingest.errors import ConfigError, DocumentError, redact_url
 from ingest.paths import safe_relative_path
 from ingest.models import DocumentRef
 
@@ -46,7 +46,7 @@ def make_client(source: SourceConfig):
     except ProfileNotFound as exc:
         raise ConfigError(f"AWS profile {exc.kwargs.get('profile')!r} not found: check AWS_PROFILE") from None
     except ValueError as exc:
-        raise ConfigError(f"--endpoint-url {source.endpoint_url}: {exc}") from None
+        raise ConfigError(f"--endpoint-url {redact_url(source.endpoint_url)}: {exc}") from None
 
 
 class S3Reader:
@@ -76,6 +76,12 @@ class S3Reader:
             s3.list_objects_v2(Bucket=bucket, Prefix=self._list_prefix(), MaxKeys=1)
         except (ClientError, BotoCoreError) as exc:
             raise self._config_error(exc) from None
+
+    def scope(self) -> str | None:
+        """The URL prefix this listing covers completely, or None (one object, or filtered by globs)."""
+        if self.single_key is not None or self.source.include or self.source.exclude:
+            return None
+        return f"s3://{self.source.bucket}/{self._list_prefix()}"
 
     def list(self) -> Iterator[DocumentRef]:
         s3, bucket = self.client, self.source.bucket
@@ -151,7 +157,7 @@ class S3Reader:
                 "(or AWS_PROFILE), or pass --anonymous for a public bucket"
             )
         if isinstance(exc, _UNREACHABLE):
-            endpoint = self.source.endpoint_url or "the AWS S3 endpoint"
+            endpoint = redact_url(self.source.endpoint_url) or "the AWS S3 endpoint"
             return ConfigError(f"Cannot reach {endpoint} to list {url}: check --endpoint-url and the network")
         if isinstance(exc, ClientError):
             code = exc.response.get("Error", {}).get("Code", "")

@@ -1,15 +1,17 @@
 """The `ingest` command: flags become one frozen RunConfig; library errors become one-line messages and exit codes.
 
 Exit codes: 0 every listed document processed or skipped; 1 some documents failed (the others are done);
-2 bad usage or configuration, found before any work; 130 interrupted.
+2 bad usage or configuration, found before any work; 3 another run holds the output folder; 130 interrupted.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import re
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -23,10 +25,11 @@ from ingest import __version__, layout  # noqa: E402
 from ingest.config import (  # noqa: E402
     CHUNKINGS, DEFAULT_EMBEDDING_MODEL, STRATEGIES, ChunkConfig, IndexConfig, PartitionConfig, RunConfig, SourceConfig,
 )
-from ingest.errors import ConfigError  # noqa: E402
+from ingest.errors import ConfigError, redact_url  # noqa: E402
 from ingest.files import atomic_write_text  # noqa: E402
 
 EXIT_CONFIG = 2
+EXIT_LOCKED = 3
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
 
 
@@ -80,6 +83,24 @@ def config_error(exc: ConfigError) -> click.ClickException:
     return error
 
 
+def state_options(command):
+    """Where a run's outputs and ledger are; the same flags for `ingest` and `ingest status`."""
+    for option in reversed([
+        click.option("--structured-output-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=Path("structured-outputs"), envvar="INGEST_STRUCTURED_OUTPUT_DIR", show_envvar=True,
+                     show_default=True, help="One element JSON per document, at <dir>/<key relative to the prefix>"
+                                             ".json; the ledger and the run lock live in <dir>/.ingest/."),
+        click.option("--state-path", type=click.Path(dir_okay=False, path_type=Path), envvar="INGEST_STATE_PATH",
+                     show_envvar=True, help="The ledger (SQLite) [default: <structured-output-dir>/.ingest/state.db]."),
+    ]):
+        command = option(command)
+    return command
+
+
+def ledger_path(output_dir: Path, state_path: Path | None) -> Path:
+    return state_path or output_dir / ".ingest" / "state.db"
+
+
 def chroma_options(command):
     """Where the vector index lives; the same flags for `ingest` and `ingest query`."""
     for option in reversed([
@@ -118,9 +139,7 @@ def chroma_options(command):
               help="Download every object to process even when a matching copy is in --download-dir.")
 @click.option("--preserve-downloads", is_flag=True, envvar="INGEST_PRESERVE_DOWNLOADS", show_envvar=True,
               help="Keep downloads; by default each is removed once its document is processed successfully.")
-@click.option("--structured-output-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("structured-outputs"), envvar="INGEST_STRUCTURED_OUTPUT_DIR", show_envvar=True,
-              show_default=True, help="One element JSON per document, at <dir>/<key relative to the prefix>.json.")
+@state_options
 @click.option("--reprocess", is_flag=True, envvar="INGEST_REPROCESS", show_envvar=True,
               help="Redo every document. Without it, a document whose output was made from the same object "
                    "version (ETag and size) with the same partition settings is skipped without a download.")
@@ -162,19 +181,33 @@ def chroma_options(command):
 @chroma_options
 @click.option("--no-vectors", is_flag=True, envvar="INGEST_NO_VECTORS", show_envvar=True,
               help="Skip embedding and the vector index (element JSON and chunks only).")
+@click.option("--sync-deletes/--no-sync-deletes", default=True, show_default=True, envvar="INGEST_SYNC_DELETES",
+              show_envvar=True, help="Remove the outputs and vectors of objects gone from the listing. Only ever "
+                                     "applied to a full listing of a prefix: never with one object's URL or "
+                                     "--include/--exclude.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=3, show_default=True,
+              envvar="INGEST_MAX_ATTEMPTS", show_envvar=True,
+              help="Runs that try a failing document before leaving it failed until the object changes.")
+@click.option("--retry-failed", is_flag=True, envvar="INGEST_RETRY_FAILED", show_envvar=True,
+              help="Try documents again that failed --max-attempts times.")
+@click.option("--dry-run", is_flag=True, help="List what would be processed, skipped and deleted, and why; "
+                                              "change nothing.")
+@click.option("--wait-lock", is_flag=True, envvar="INGEST_WAIT_LOCK", show_envvar=True,
+              help="When another run holds the output folder, wait for it instead of exiting with code 3.")
 @click.option("-v", "--verbose", count=True, help="-v: a line per document; -vv: debug logs of every library.")
 @click.version_option(__version__, "--version", prog_name="ingest")
 def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, preserve_downloads,
         structured_output_dir, reprocess, num_processes, strategy, hi_res_model, languages, include, exclude,
         retries, summary_json, chunking, max_characters, overlap, combine_text_under, embedding_model,
         embedding_batch_size, chroma_path, chroma_host, chroma_port, collection, embedding_device, no_vectors,
-        verbose):
+        sync_deletes, max_attempts, retry_failed, dry_run, wait_lock, state_path, verbose):
     """Partition, chunk and embed every document under an S3 prefix (or a local folder) into element JSON and a
     Chroma collection, skipping what is already done. `ingest` alone means `ingest run`.
 
     \b
     Exit codes: 0 all documents processed or skipped; 1 some documents failed
-    (the others are written); 2 bad usage or configuration, found before any work.
+    (the others are written); 2 bad usage or configuration, found before any work;
+    3 another run is using the same output folder (see --wait-lock).
 
     \b
     Example:
@@ -201,29 +234,62 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         chunk=ChunkConfig(chunking, max_characters, overlap, combine_text_under),
         index=IndexConfig(not no_vectors, embedding_model, embedding_device, embedding_batch_size, chroma_path,
                           chroma_host, chroma_port, collection),
+        sync_deletes=sync_deletes,
+        max_attempts=max_attempts,
+        retry_failed=retry_failed,
     )
     from connectors import make_reader
     from ingest import chunking as chunkers
     from ingest import runners
+    from ingest.lock import LockHeld, RunLock
     from ingest.partition import check_prerequisites
+    from ingest.state import Ledger
 
     try:
         chunkers.validate(cfg.chunk)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="chunking options") from None
-    try:
-        reader = make_reader(cfg)
-        reader.check()
-        summary = runners.run(cfg, reader, prepare=lambda: check_prerequisites(cfg.partition))
-    except ConfigError as exc:
-        raise config_error(exc) from None
-    except KeyboardInterrupt:
-        click.echo("ingest: interrupted; finished documents are written, the rest are redone next run", err=True)
-        sys.exit(130)
+    arguments = {name: str(value) if isinstance(value, Path) else value
+                 for name, value in click.get_current_context().params.items()}
+    arguments["endpoint_url"] = redact_url(endpoint_url)
+    with ExitStack() as stack:
+        try:
+            reader = make_reader(cfg)
+            reader.check()
+            if dry_run:
+                ledger = Ledger(ledger_path(structured_output_dir, state_path)) \
+                    if ledger_path(structured_output_dir, state_path).exists() else None
+                _print_preview(runners.preview(cfg, reader, ledger))
+                return
+            lock = RunLock(structured_output_dir / ".ingest" / "lock")
+            stack.callback(lock.release)
+            lock.acquire(wait_lock, structured_output_dir)
+            ledger = Ledger(ledger_path(structured_output_dir, state_path))
+            stack.callback(ledger.close)
+            run_id = ledger.begin_run(cfg.source.display_url, arguments)
+            summary = runners.run(cfg, reader, lambda: check_prerequisites(cfg.partition), ledger, run_id)
+            ledger.end_run(run_id, summary)
+        except LockHeld as exc:
+            click.echo(f"ingest: {exc.message}", err=True)
+            sys.exit(EXIT_LOCKED)
+        except ConfigError as exc:
+            raise config_error(exc) from None
+        except KeyboardInterrupt:
+            click.echo("ingest: interrupted; finished documents are written, the rest are redone next run", err=True)
+            sys.exit(130)
     click.echo(f"ingest: {summary.line()}; outputs in {structured_output_dir}")
     if summary_json:
         atomic_write_text(summary_json, json.dumps(summary.to_dict(), indent=2) + "\n")
     sys.exit(summary.exit_code)
+
+
+def _print_preview(rows) -> None:
+    counts: dict[str, int] = {}
+    for action, key, reason in rows:
+        counts[action] = counts.get(action, 0) + 1
+        click.echo(f"{action:<8} {key}  ({reason})")
+    click.echo(f"ingest (dry run): {counts.get('process', 0)} to process, {counts.get('skip', 0)} unchanged, "
+               f"{counts.get('delete', 0)} to delete, {counts.get('fail', 0)} refused; nothing was changed")
 
 
 @cli.command()
@@ -263,6 +329,45 @@ def query(text, k, chroma_path, chroma_host, chroma_port, collection, embedding_
         page = f"  page {metadata['page_number']}" if "page_number" in metadata else ""
         click.echo(f"{rank}. {1 - distance:.3f}  {metadata.get('source')}{page}")
         click.echo("   " + " ".join(chunk_text.split())[:300])
+
+
+@cli.command()
+@state_options
+@click.option("--failed", "failed_only", is_flag=True, help="Only the documents that failed.")
+@click.option("--json", "as_json", is_flag=True, help="Everything as one JSON object.")
+@click.option("--runs", type=click.IntRange(min=0), default=5, show_default=True, help="How many recent runs.")
+def status(structured_output_dir, state_path, failed_only, as_json, runs):
+    """Show the ledger of the runs that wrote to an output folder: recent runs, documents by status, failures
+    with their stage and message, and when each document was last done.
+
+    \b
+    Example:
+        ingest status --failed
+    """
+    from ingest.state import Ledger
+
+    path = ledger_path(structured_output_dir, state_path)
+    if not path.is_file():
+        raise config_error(ConfigError(f"No ledger at {path}: run ingest with this --structured-output-dir first, "
+                                       "or give --state-path"))
+    ledger = Ledger(path)
+    documents = ledger.documents("failed" if failed_only else None)
+    if as_json:
+        click.echo(json.dumps({"ledger": str(path), "counts": ledger.counts(), "runs": ledger.runs(runs),
+                               "documents": [dataclasses.asdict(d) for d in documents]}, indent=2))
+        return
+    counts = ledger.counts()
+    click.echo(f"documents: {counts.get('done', 0)} done, {counts.get('failed', 0)} failed   (ledger: {path})")
+    for row in ledger.runs(runs):
+        click.echo(f"run {row['id']}: {row['started_at']} -> {row['ended_at'] or 'did not finish'}  {row['source']}  "
+                   f"{row['processed']} processed, {row['skipped']} skipped, {row['failed']} failed, "
+                   f"{row['deleted']} deleted, exit {row['exit_code']}")
+    for doc in documents:
+        if doc.status == "failed":
+            click.echo(f"failed  {doc.key}  [{doc.stage}] {doc.error_type}: {doc.error}  ({doc.attempts} attempts, "
+                       f"last {doc.updated_at})")
+        else:
+            click.echo(f"done    {doc.key}  (last done {doc.done_at or 'before this ledger'})")
 
 
 main = cli

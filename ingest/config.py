@@ -82,6 +82,9 @@ class RunConfig:
     reprocess: bool = False
     chunk: ChunkConfig = ChunkConfig()
     index: IndexConfig = IndexConfig(enabled=False)
+    sync_deletes: bool = True  # only ever applied to a full listing of a prefix
+    max_attempts: int = 3
+    retry_failed: bool = False
 
     @property
     def chunks_enabled(self) -> bool:

@@ -17,6 +17,7 @@ import multiprocess
 from connectors.chroma import ChromaIndex, IndexedDocument
 from ingest.config import IndexConfig
 from ingest.errors import ConfigError
+from ingest.process import die_with_parent
 
 _STOP = None
 _TEXTS_PER_ROUND = 512  # embed this many texts at a time at most, across documents
@@ -24,6 +25,7 @@ _TEXTS_PER_ROUND = 512  # embed this many texts at a time at most, across docume
 
 def _serve(cfg: IndexConfig, requests, replies) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it stops the writer with _STOP
+    die_with_parent()
     try:
         import torch
 
@@ -42,31 +44,37 @@ def _serve(cfg: IndexConfig, requests, replies) -> None:
         return
     while True:
         batch = [requests.get()]
-        texts = len(batch[0][1]) if batch[0] is not _STOP else 0
-        while batch[-1] is not _STOP and texts < _TEXTS_PER_ROUND:
+        while batch[-1] is not _STOP and sum(map(_texts, batch)) < _TEXTS_PER_ROUND:
             try:
                 batch.append(requests.get_nowait())
             except queue.Empty:
                 break
-            texts += len(batch[-1][1]) if batch[-1] is not _STOP else 0
-        stop = batch[-1] is _STOP
-        documents = [item for item in batch if item is not _STOP]
+        work = [message for message in batch if message is not _STOP]
+        texts = [r["text"] for kind, _, records in work if kind == "index" for r in records]
         try:
-            vectors = embedder.encode([r["text"] for _, records in documents for r in records])
+            vectors = embedder.encode(texts) if texts else []
+            embed_error = None
         except Exception as exc:  # noqa: BLE001 - the documents of this round fail; the writer goes on
-            for source, _ in documents:
-                replies.put(("indexed", source, f"{type(exc).__name__}: {exc}"))
-            vectors = None
+            vectors, embed_error = [], f"{type(exc).__name__}: {exc}"
         offset = 0
-        for source, records in documents if vectors is not None else ():
+        for kind, source, records in work:  # in arrival order: a delete never overtakes an earlier write
             try:
-                index.replace(source, records, vectors[offset:offset + len(records)])
-                replies.put(("indexed", source, None))
+                if kind == "delete":
+                    index.delete(source)
+                elif embed_error:
+                    raise RuntimeError(embed_error)
+                else:
+                    index.replace(source, records, vectors[offset:offset + len(records)])
+                    offset += len(records)
+                replies.put((kind, source, None))
             except Exception as exc:  # noqa: BLE001 - one document's failure is a result
-                replies.put(("indexed", source, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"))
-            offset += len(records)
-        if stop:
+                replies.put((kind, source, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"))
+        if batch[-1] is _STOP:
             return
+
+
+def _texts(message) -> int:
+    return len(message[2]) if message is not _STOP and message[0] == "index" else 0
 
 
 class IndexWriter:
@@ -97,23 +105,29 @@ class IndexWriter:
         return payload
 
     def submit(self, source: str, records: list[dict]) -> None:
-        self._requests.put((source, records))
+        """Embed and store ``records`` as the chunks of ``source``; replied to as ("index", source, error)."""
+        self._requests.put(("index", source, records))
 
-    def forward_replies(self, deliver: Callable[[str, str | None], None]) -> threading.Thread:
-        """Hand every ``(source, error)`` reply to ``deliver`` from a thread; a dead writer fails what is left."""
+    def delete(self, source: str) -> None:
+        """Remove every chunk of ``source``; replied to as ("delete", source, error)."""
+        self._requests.put(("delete", source, None))
+
+    def forward_replies(self, deliver: Callable[[str, str | None, str | None], None]) -> threading.Thread:
+        """Hand every ``(kind, source, error)`` reply to ``deliver`` from a thread; a dead writer is reported
+        once as ``(None, None, error)``."""
         def pump():
             while True:
                 try:
-                    _, source, error = self._replies.get(timeout=1)
+                    kind, source, error = self._replies.get(timeout=1)
                 except queue.Empty:
                     if self._process.is_alive():
                         continue
                     if not self._closing.is_set():
-                        deliver(None, "the index writer process died")
+                        deliver(None, None, "the index writer process died")
                     return
                 except (EOFError, OSError):
                     return
-                deliver(source, error)
+                deliver(kind, source, error)
 
         thread = threading.Thread(target=pump, daemon=True, name="ingest-index-replies")
         thread.start()

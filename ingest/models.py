@@ -19,7 +19,7 @@ class DocumentRef:
 @dataclass(frozen=True)
 class DocumentResult:
     ref: DocumentRef
-    status: str  # "processed" | "skipped" | "failed"
+    status: str  # "processed" | "skipped" | "failed" | "deleted"
     stage: str | None = None  # where it failed: plan, fetch, partition, write
     error_type: str | None = None
     message: str | None = None
@@ -37,6 +37,7 @@ class RunSummary:
     processed: int = 0
     skipped: int = 0
     failed: int = 0
+    deleted: int = 0
     pages: int = 0
     chunks: int = 0
     seconds: float = 0.0
@@ -48,6 +49,8 @@ class RunSummary:
             self.failures.append(result)
         elif result.status == "skipped":
             self.skipped += 1
+        elif result.status == "deleted":
+            self.deleted += 1
         else:
             self.processed += 1
             self.pages += result.pages
@@ -59,7 +62,7 @@ class RunSummary:
 
     def line(self) -> str:
         return (
-            f"{self.processed} processed, {self.skipped} skipped, {self.failed} failed, "
+            f"{self.processed} processed, {self.skipped} skipped, {self.failed} failed, {self.deleted} deleted, "
             f"{self.pages} pages, {self.chunks} chunks in {self.seconds:.1f} s"
         )
 
@@ -68,6 +71,7 @@ class RunSummary:
             "processed": self.processed,
             "skipped": self.skipped,
             "failed": self.failed,
+            "deleted": self.deleted,
             "pages": self.pages,
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),

@@ -1,14 +1,15 @@
-"""Plan each listed document (skip or do) and run the work on a process pool, streaming results as they finish.
+"""Plan each listed document (skip, do, or give up), run the work on a process pool while the listing streams,
+and remove what the bucket no longer has.
 
 With vectors on, a partitioned document's chunk records go on to the index writer, and the document counts as
-processed only once its vectors are stored and its element JSON is committed.
+processed only once its vectors are stored and its element JSON is committed. The ledger is written last.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import queue
-import signal
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,39 +21,102 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from connectors.base import Reader
 from connectors.chroma import IndexedDocument
-from connectors.json_out import chunks_path, commit, is_current, output_path, pending_path
+from connectors.json_out import chunks_path, chunks_source, commit, output_path, pending_path, read_stamp, staleness
 from ingest.config import RunConfig
 from ingest.errors import DocumentError
 from ingest.index import IndexWriter
 from ingest.models import DocumentRef, DocumentResult, RunSummary
+from ingest.paths import safe_relative_path
 from ingest.pipeline import failed, process_document
+from ingest.process import init_worker
+from ingest.state import Ledger
 
 log = logging.getLogger("ingest")
+GAVE_UP = "GaveUp"
 
 
-def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument]) -> DocumentResult | None:
-    """A result when the document needs no work (skipped, or refused), None when it must be processed."""
+def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument],
+         ledger: Ledger | None) -> tuple[DocumentResult | None, str]:
+    """What to do with a listed document: a final result (skipped, refused, given up) or None to process it, and
+    the reason in a few words."""
     try:
         out = output_path(cfg.output_dir, ref.rel_path)
     except Exception as exc:  # noqa: BLE001 - an unsafe key fails alone
-        return failed(ref, exc, "plan")
-    if cfg.reprocess or not is_current(out, ref, cfg.fingerprint()):
-        return None
-    if cfg.chunks_enabled and not chunks_path(cfg.output_dir, ref.rel_path).is_file():
-        return None
-    if cfg.index.enabled:
+        return failed(ref, exc, "plan"), "unsafe key"
+    fingerprint = cfg.fingerprint()
+    reason = "reprocess" if cfg.reprocess else staleness(out, ref, fingerprint)
+    if reason is None and cfg.chunks_enabled and not chunks_path(cfg.output_dir, ref.rel_path).is_file():
+        reason = "chunk file missing"
+    if reason is None and cfg.index.enabled:
         entry = indexed.get(ref.source_url)
-        if entry is None or not entry.matches(ref.version, cfg.fingerprint()):
-            return None
-    return DocumentResult(ref, "skipped", output_path=str(out))
+        if entry is None:
+            reason = "not in the index"
+        elif not entry.matches(ref.version, fingerprint):
+            reason = "only partly in the index" if entry.version == ref.version else "index holds another version"
+    if reason is None:
+        return DocumentResult(ref, "skipped", output_path=str(out)), "unchanged"
+    previous = ledger.get(ref.source_url) if ledger and not cfg.retry_failed else None
+    if (previous and previous.status == "failed" and (previous.version, previous.config) == (ref.version, fingerprint)
+            and previous.attempts >= cfg.max_attempts):
+        message = (f"gave up after {previous.attempts} attempts ({previous.error_type}: {previous.error}); it is "
+                   "tried again when the object changes, or with --retry-failed")
+        return (DocumentResult(ref, "failed", previous.stage, GAVE_UP, message),
+                f"failed {previous.attempts} times, not retried")
+    return None, reason
 
 
-def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None]) -> RunSummary:
+def gone(cfg: RunConfig, scope: str, listed: set[str], indexed: dict[str, IndexedDocument],
+         ledger: Ledger | None) -> Iterator[tuple[str, str]]:
+    """``(source_url, rel_path)`` of documents under ``scope`` that have outputs, vectors or a ledger entry but
+    are no longer in the listing. Outputs are found by walking the output folder, so a lost ledger loses nothing."""
+    seen: set[str] = set()
+
+    def candidate(source: str) -> Iterator[tuple[str, str]]:
+        if source.startswith(scope) and source not in listed and source not in seen:
+            seen.add(source)
+            yield source, source[len(scope):]
+
+    root = cfg.output_dir
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not (Path(folder) == root and d == ".ingest"))
+        for name in sorted(files):
+            path = Path(folder, name)
+            rel = path.relative_to(root).as_posix()
+            if name.endswith(".chunks.jsonl"):
+                source = chunks_source(path)
+            elif name.endswith(".json") and not name.startswith("."):
+                source = scope + rel.removesuffix(".json")
+                if source in listed:
+                    continue
+                try:
+                    stamp = read_stamp(path) or {}
+                except ValueError:
+                    continue
+                source = stamp.get("url")
+            else:
+                continue
+            if source:
+                yield from candidate(source)
+    for source in sorted(indexed):
+        yield from candidate(source)
+    for state in ledger.under(scope) if ledger else ():
+        yield from candidate(state.source_url)
+
+
+def remove_outputs(cfg: RunConfig, rel_path: str) -> None:
+    out = output_path(cfg.output_dir, rel_path)
+    for path in (chunks_path(cfg.output_dir, rel_path), pending_path(out), out):
+        path.unlink(missing_ok=True)
+
+
+def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Ledger | None = None,
+        run_id: int | None = None) -> RunSummary:
     """Process what the listing, the outputs and the index say needs doing. ``prepare`` (the prerequisite checks,
     which import unstructured and load its models) runs once, before the first document that needs work: a rerun
     that skips everything never pays for it."""
     summary = RunSummary()
     started = time.monotonic()
+    fingerprint = cfg.fingerprint()
     bar = tqdm(unit="doc", desc="documents", disable=None, dynamic_ncols=True)
     with logging_redirect_tqdm(), bar, ExitStack() as stack:
         writer = indexed = None
@@ -65,9 +129,12 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None]) -> RunSumma
             prepare()
             return stack.enter_context(_pool(cfg.num_processes))
 
-        for result, listed in _Dispatcher(cfg, start_pool, writer, indexed or {}).results(reader):
+        dispatcher = _Dispatcher(cfg, start_pool, writer, indexed or {}, ledger)
+        for result, listed in dispatcher.results(reader):
             summary.add(result)
-            bar.total = listed
+            if ledger is not None:  # state last: the result's outputs are already durable
+                _record(ledger, result, fingerprint, run_id)
+            bar.total = max(listed, bar.n + 1)
             bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
             bar.update()
             if result.status == "failed":
@@ -79,45 +146,105 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None]) -> RunSumma
     return summary
 
 
+def _record(ledger: Ledger, result: DocumentResult, fingerprint: str, run_id: int | None) -> None:
+    if result.status == "deleted":
+        ledger.forget(result.ref.source_url)
+    elif result.error_type != GAVE_UP:  # a document given up on keeps its record as it was
+        ledger.record(result, fingerprint, run_id)
+
+
+def preview(cfg: RunConfig, reader: Reader, ledger: Ledger | None) -> Iterator[tuple[str, str, str]]:
+    """``--dry-run``: ``(action, key, reason)`` for every listed document and every deletion, doing nothing."""
+    indexed = _read_index(cfg) if cfg.index.enabled else {}
+    listed: set[str] = set()
+    for ref in reader.list():
+        listed.add(ref.source_url)
+        result, reason = plan(ref, cfg, indexed, ledger)
+        action = "process" if result is None else "skip" if result.status == "skipped" else "fail"
+        yield action, ref.key, reason
+    scope = reader.scope() if cfg.sync_deletes else None
+    if scope is not None:
+        for source, rel_path in gone(cfg, scope, listed, indexed, ledger):
+            yield "delete", source, "gone from the listing"
+
+
+def _read_index(cfg: RunConfig) -> dict[str, IndexedDocument]:
+    """What the collection holds, read here without creating anything (a dry run never forks, so no hazard)."""
+    from connectors.chroma import ChromaIndex
+
+    if not cfg.index.chroma_host and not Path(cfg.index.chroma_path).is_dir():
+        return {}
+    index = ChromaIndex(cfg.index)
+    try:
+        index.collection = index.client.get_collection(cfg.index.collection, embedding_function=None)
+    except Exception:  # noqa: BLE001 - no collection yet: nothing indexed
+        return {}
+    return index.indexed()
+
+
 class _Dispatcher:
     """Feeds the pool (and the index writer) while the listing streams; at most a few documents wait at once."""
 
-    def __init__(self, cfg: RunConfig, start_pool, writer: IndexWriter | None, indexed):
-        self.cfg, self.start_pool, self.writer, self.indexed = cfg, start_pool, writer, indexed
+    def __init__(self, cfg: RunConfig, start_pool, writer: IndexWriter | None, indexed, ledger: Ledger | None):
+        self.cfg, self.start_pool, self.writer, self.indexed, self.ledger = cfg, start_pool, writer, indexed, ledger
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.awaiting_index: dict[str, DocumentResult] = {}
         self.writer_error: str | None = None
         self.in_flight = 0
         if writer:
-            writer.forward_replies(lambda source, error: self.events.put(("indexed", source, error)))
+            writer.forward_replies(lambda kind, source, error: self.events.put((kind, source, error)))
 
     def results(self, reader: Reader) -> Iterator[tuple[DocumentResult, int]]:
         pool = None
-        listed = 0
+        listed: set[str] = set()
         for ref in reader.list():
-            listed += 1
-            result = plan(ref, self.cfg, self.indexed)
+            listed.add(ref.source_url)
+            result, _ = plan(ref, self.cfg, self.indexed, self.ledger)
             if result is not None:
-                yield result, listed
+                yield result, len(listed)
                 continue
             pool = pool or self.start_pool()
             pool.apply_async(process_document, (ref, self.cfg), callback=self._partitioned,
                              error_callback=lambda exc, ref=ref: self._partitioned(failed(ref, exc, "worker")))
             self.in_flight += 1
-            while self.in_flight >= 2 * self.cfg.num_processes or not self.events.empty() and self.in_flight:
-                for result in self._settle(self.events.get()):
-                    yield result, listed
-        while self.in_flight:
+            yield from self._drain(len(listed), until=2 * self.cfg.num_processes)
+        scope = reader.scope() if self.cfg.sync_deletes else None
+        if scope is not None:
+            for source, rel_path in gone(self.cfg, scope, listed, self.indexed, self.ledger):
+                for result in self._delete(source, rel_path):
+                    yield result, len(listed)
+                yield from self._drain(len(listed), until=2 * self.cfg.num_processes)
+        yield from self._drain(len(listed), until=1)
+
+    def _drain(self, listed: int, until: int) -> Iterator[tuple[DocumentResult, int]]:
+        """Wait for results while ``until`` or more documents are in flight; take the ready ones anyway."""
+        while self.in_flight >= until or not self.events.empty() and self.in_flight:
             for result in self._settle(self.events.get()):
                 yield result, listed
 
+    def _delete(self, source: str, rel_path: str) -> Iterator[DocumentResult]:
+        ref = DocumentRef(source, source, rel_path, "", 0, "")
+        self.in_flight += 1
+        try:
+            safe_relative_path(rel_path)
+        except DocumentError as exc:
+            yield from self._finish(failed(ref, exc, "delete"))
+            return
+        if self.writer and not self.writer_error:  # vectors first, then the files, then the ledger
+            self.awaiting_index[source] = DocumentResult(ref, "deleted")
+            self.writer.delete(source)
+        else:
+            remove_outputs(self.cfg, rel_path)
+            yield from self._finish(DocumentResult(ref, "deleted"))
+
     def _partitioned(self, result: DocumentResult) -> None:
-        self.events.put(("partitioned", result))
+        self.events.put(("partitioned", result, None))
 
     def _settle(self, event) -> Iterator[DocumentResult]:
         """Final results, once a document is done with every stage."""
-        if event[0] == "partitioned":
-            result = event[1]
+        kind, payload, error = event
+        if kind == "partitioned":
+            result = payload
             if result.records is None or result.status == "failed":
                 yield from self._finish(result)
             elif self.writer_error:
@@ -125,25 +252,28 @@ class _Dispatcher:
             else:
                 self.awaiting_index[result.ref.source_url] = result
                 self.writer.submit(result.ref.source_url, result.records)
-            return
-        _, source, error = event
-        if source is None:  # the writer is gone: everything waiting for it fails, and so does what comes later
+        elif kind is None:  # the writer is gone: everything waiting for it fails, and so does what comes later
             self.writer_error = error
             for waiting in list(self.awaiting_index.values()):
                 yield from self._index_failed(waiting, error)
             self.awaiting_index.clear()
-            return
-        result = self.awaiting_index.pop(source)
-        if error:
-            yield from self._index_failed(result, error)
         else:
-            commit(Path(result.output_path))
-            yield from self._finish(dataclasses.replace(result, records=None))
+            result = self.awaiting_index.pop(payload)
+            if error:
+                yield from self._index_failed(result, error)
+            elif kind == "delete":
+                remove_outputs(self.cfg, result.ref.rel_path)
+                yield from self._finish(result)
+            else:
+                commit(Path(result.output_path))
+                yield from self._finish(dataclasses.replace(result, records=None))
 
     def _index_failed(self, result: DocumentResult, error: str) -> Iterator[DocumentResult]:
-        pending_path(Path(result.output_path)).unlink(missing_ok=True)
+        if result.output_path:
+            pending_path(Path(result.output_path)).unlink(missing_ok=True)
         error_type, _, message = error.partition(": ")
-        yield from self._finish(failed(result.ref, DocumentError(message or error, "index", error_type), "index"))
+        stage = "delete" if result.status == "deleted" else "index"
+        yield from self._finish(failed(result.ref, DocumentError(message or error, stage, error_type), stage))
 
     def _finish(self, result: DocumentResult) -> Iterator[DocumentResult]:
         self.in_flight -= 1
@@ -152,8 +282,7 @@ class _Dispatcher:
 
 def _pool(processes: int):
     """Forked workers inherit the imported unstructured and its loaded NLP model: start-up costs milliseconds."""
-    return multiprocess.get_context("fork").Pool(processes, initializer=signal.signal,
-                                                 initargs=(signal.SIGINT, signal.SIG_IGN))
+    return multiprocess.get_context("fork").Pool(processes, initializer=init_worker)
 
 
 def printable(key: str) -> str:

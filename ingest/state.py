@@ -1,0 +1,151 @@
+"""The run ledger: per document, what was processed from which version, with what settings, and how it ended;
+per run, when, with what arguments and counts.
+
+The outputs stay the truth for skipping; the ledger records history, drives retries and deletions, and is rebuilt
+from the outputs' stamps when it is lost. It is written after the outputs it describes (outputs first, state
+last), so a crash in between leaves a redo, never a skip of missing work.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ingest.models import DocumentResult, RunSummary
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    source_url TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    rel_path TEXT NOT NULL,
+    version TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    last_modified TEXT,
+    config TEXT,
+    status TEXT NOT NULL,          -- done | failed
+    stage TEXT,
+    error_type TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,   -- failed attempts at this version and config
+    pages INTEGER, elements INTEGER, chunks INTEGER, seconds REAL,
+    run_id INTEGER,
+    updated_at TEXT NOT NULL,
+    done_at TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    source TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    processed INTEGER, skipped INTEGER, failed INTEGER, deleted INTEGER, pages INTEGER, chunks INTEGER,
+    exit_code INTEGER
+);
+"""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    source_url: str
+    key: str
+    rel_path: str
+    version: str
+    size: int
+    last_modified: str | None
+    config: str | None
+    status: str
+    stage: str | None
+    error_type: str | None
+    error: str | None
+    attempts: int
+    pages: int | None
+    elements: int | None
+    chunks: int | None
+    seconds: float | None
+    run_id: int | None
+    updated_at: str
+    done_at: str | None
+
+
+class Ledger:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- runs --------------------------------------------------------------------------------------------------
+    def begin_run(self, source: str, arguments: dict) -> int:
+        cursor = self.db.execute("INSERT INTO runs (started_at, source, arguments) VALUES (?, ?, ?)",
+                                 (now(), source, json.dumps(arguments, sort_keys=True, default=str)))
+        return cursor.lastrowid
+
+    def end_run(self, run_id: int, summary: RunSummary) -> None:
+        self.db.execute(
+            "UPDATE runs SET ended_at=?, processed=?, skipped=?, failed=?, deleted=?, pages=?, chunks=?, exit_code=? "
+            "WHERE id=?", (now(), summary.processed, summary.skipped, summary.failed, summary.deleted, summary.pages,
+                           summary.chunks, summary.exit_code, run_id))
+
+    def runs(self, limit: int = 10) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(row) | {"arguments": json.loads(row["arguments"])} for row in rows]
+
+    # -- documents -----------------------------------------------------------------------------------------------
+    def get(self, source_url: str) -> DocumentState | None:
+        row = self.db.execute("SELECT * FROM documents WHERE source_url=?", (source_url,)).fetchone()
+        return DocumentState(**dict(row)) if row else None
+
+    def documents(self, status: str | None = None) -> list[DocumentState]:
+        query, args = "SELECT * FROM documents", ()
+        if status:
+            query, args = query + " WHERE status=?", (status,)
+        return [DocumentState(**dict(row)) for row in self.db.execute(query + " ORDER BY key", args)]
+
+    def under(self, url_prefix: str) -> list[DocumentState]:
+        """Documents whose source URL starts with ``url_prefix``: what a full listing of it must account for."""
+        rows = self.db.execute("SELECT * FROM documents WHERE substr(source_url, 1, ?) = ?",
+                               (len(url_prefix), url_prefix))
+        return [DocumentState(**dict(row)) for row in rows]
+
+    def record(self, result: DocumentResult, config: str, run_id: int) -> None:
+        """Store a processed, skipped or failed document (called only after its outputs are durable)."""
+        ref, stamp = result.ref, now()
+        if result.status == "failed":
+            previous = self.get(ref.source_url)
+            same = previous is not None and (previous.version, previous.config) == (ref.version, config)
+            attempts = (previous.attempts if same else 0) + 1
+            done_at = previous.done_at if previous else None
+            self.db.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (ref.source_url, ref.key, ref.rel_path, ref.version, ref.size, ref.last_modified, config, "failed",
+                 result.stage, result.error_type, result.message, attempts, None, None, None, result.seconds, run_id,
+                 stamp, done_at))
+        elif result.status == "processed":
+            self.db.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (ref.source_url, ref.key, ref.rel_path, ref.version, ref.size, ref.last_modified, config, "done",
+                 None, None, None, 0, result.pages, result.elements, result.chunks, result.seconds, run_id, stamp,
+                 stamp))
+        elif self.get(ref.source_url) is None:  # skipped, and unknown here: the ledger was lost or is new
+            self.db.execute(
+                "INSERT INTO documents (source_url, key, rel_path, version, size, last_modified, config, status, "
+                "attempts, run_id, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (ref.source_url, ref.key, ref.rel_path, ref.version, ref.size, ref.last_modified, config, "done", 0,
+                 run_id, stamp))
+
+    def forget(self, source_url: str) -> None:
+        self.db.execute("DELETE FROM documents WHERE source_url=?", (source_url,))
+
+    def counts(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in self.db.execute("SELECT status, count(*) FROM documents GROUP BY status")}

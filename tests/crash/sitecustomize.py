@@ -1,0 +1,37 @@
+"""Test-only fault injection, loaded by Python at start-up when this folder is on PYTHONPATH.
+
+INGEST_TEST_KILL_AT="module:qualified.name" wraps that function so that its INGEST_TEST_KILL_AFTER-th call
+(default 1, counted per process) sends SIGKILL to the ingest driver — the process a user's `kill -9` hits — in
+the middle of the run: mid-partition or mid-write in a worker, mid-upsert in the index writer (with
+INGEST_TEST_KILL_MID set, after storing one chunk of the document). The driver's other processes die with it.
+"""
+import os
+
+_target = os.environ.get("INGEST_TEST_KILL_AT")
+if _target:
+    import functools
+    import importlib
+    import signal
+
+    _module_name, _, _qualname = _target.partition(":")
+    _after = int(os.environ.get("INGEST_TEST_KILL_AFTER", "1"))
+    _module = importlib.import_module(_module_name)
+    _owner_name, _, _attr = _qualname.rpartition(".")
+    _owner = getattr(_module, _owner_name) if _owner_name else _module
+    _original = getattr(_owner, _attr)
+    _calls = [0]
+
+    @functools.wraps(_original)
+    def _killing(*args, **kwargs):
+        _calls[0] += 1
+        if _calls[0] >= _after:
+            if os.environ.get("INGEST_TEST_KILL_MID") and _qualname.endswith("replace"):
+                # mid-upsert: store the first chunk only, then die
+                self, source, records, embeddings = args
+                self.collection.upsert(ids=[records[0]["id"]], documents=[records[0]["text"]],
+                                       metadatas=[records[0]["metadata"]], embeddings=embeddings[:1])
+            os.kill(os.getppid(), signal.SIGKILL)  # workers are forked and the writer spawned by the driver
+            signal.pause()  # wait for the death signal the driver's death sends
+        return _original(*args, **kwargs)
+
+    setattr(_owner, _attr, _killing)

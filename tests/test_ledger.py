@@ -1,0 +1,272 @@
+"""The run ledger as cron and CI use it: deletions, retries, status, dry runs, the lock, and runs killed with
+SIGKILL that the next run repairs to exactly what a clean run gives."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import chromadb
+import pytest
+from click.testing import CliRunner
+
+from conftest import EXAMPLES, FIXTURES, main_command, summary
+
+TESTS = Path(__file__).resolve().parent
+
+
+def status(*args):
+    return CliRunner().invoke(main_command(), ["status", *args], catch_exceptions=False)
+
+
+def collection_state(path: Path) -> dict:
+    """Everything a reader of the collection sees: id -> (text, metadata)."""
+    coll = chromadb.PersistentClient(path=str(path)).get_or_create_collection("ingest")
+    got = coll.get(include=["documents", "metadatas"])
+    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+
+def output_state(folder: Path) -> dict:
+    """Every output file and its content (the ledger and lock are bookkeeping, not outputs)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".ingest" not in p.relative_to(folder).parts and not p.name.startswith(".")}
+
+
+def put_text(s3, bucket, key, text):
+    s3.put_object(Bucket=bucket, Key=key, Body=text.encode())
+
+
+def test_deleted_object_loses_its_outputs_vectors_and_ledger_entry(s3, bucket, ingest, tmp_path):
+    for name in ("a", "b", "c"):
+        put_text(s3, bucket, f"docs/{name}.txt", f"Document {name} says something about {name}.")
+    assert ingest("--s3-url", f"s3://{bucket}/docs/", vectors=True).exit_code == 0
+    s3.delete_object(Bucket=bucket, Key="docs/b.txt")
+
+    result = ingest("--s3-url", f"s3://{bucket}/docs/", vectors=True)
+
+    assert result.exit_code == 0, result.output
+    assert summary(result).startswith("ingest: 0 processed, 2 skipped, 0 failed, 1 deleted")
+    assert sorted(output_state(tmp_path / "out")) == ["a.txt.chunks.jsonl", "a.txt.json", "c.txt.chunks.jsonl",
+                                                      "c.txt.json"]
+    sources = {m["source"] for _, m in collection_state(tmp_path / "chroma").values()}
+    assert sources == {f"s3://{bucket}/docs/a.txt", f"s3://{bucket}/docs/c.txt"}
+    report = json.loads(status("--structured-output-dir", str(tmp_path / "out"), "--json").stdout)
+    assert sorted(d["key"] for d in report["documents"]) == ["docs/a.txt", "docs/c.txt"]
+
+
+def test_deletions_only_follow_a_full_listing(s3, bucket, ingest, tmp_path):
+    for name in ("a.txt", "b.txt", "c.docx"):
+        put_text(s3, bucket, f"docs/{name}", f"Text of {name}.") if name.endswith(".txt") else \
+            s3.upload_file(str(EXAMPLES / "fake.docx"), bucket, f"docs/{name}")
+    assert ingest("--s3-url", f"s3://{bucket}/docs/").exit_code == 0
+    s3.delete_object(Bucket=bucket, Key="docs/b.txt")
+
+    for partial in (("--s3-url", f"s3://{bucket}/docs/a.txt"), ("--s3-url", f"s3://{bucket}/docs/", "--include", "*.txt"),
+                    ("--s3-url", f"s3://{bucket}/docs/", "--exclude", "*.docx"),
+                    ("--s3-url", f"s3://{bucket}/docs/", "--no-sync-deletes")):
+        assert " 0 deleted" in summary(ingest(*partial)), partial
+        assert (tmp_path / "out" / "b.txt.json").exists()
+
+    assert " 1 deleted" in summary(ingest("--s3-url", f"s3://{bucket}/docs/"))
+    assert not (tmp_path / "out" / "b.txt.json").exists()
+
+
+def test_lost_ledger_is_rebuilt_from_the_outputs(s3, bucket, ingest, tmp_path):
+    for name in ("a", "b"):
+        put_text(s3, bucket, f"{name}.txt", f"Document {name}.")
+    assert ingest("--s3-url", f"s3://{bucket}/").exit_code == 0
+    for path in (tmp_path / "out" / ".ingest").glob("state.db*"):
+        path.unlink()
+    s3.delete_object(Bucket=bucket, Key="b.txt")
+
+    result = ingest("--s3-url", f"s3://{bucket}/")
+
+    assert summary(result).startswith("ingest: 0 processed, 1 skipped, 0 failed, 1 deleted")
+    lines = status("--structured-output-dir", str(tmp_path / "out")).stdout.splitlines()
+    assert lines[0].startswith("documents: 1 done, 0 failed")
+    assert "done    a.txt  (last done before this ledger)" in lines
+
+
+def test_failed_document_is_retried_up_to_max_attempts(s3, bucket, ingest, tmp_path):
+    s3.upload_file(str(FIXTURES / "corrupt.pdf"), bucket, "bad.pdf")
+    put_text(s3, bucket, "good.txt", "A fine document.")
+    args = ("--s3-url", f"s3://{bucket}/", "--max-attempts", "2")
+
+    first, second, third = ingest(*args), ingest(*args), ingest(*args)
+
+    assert [r.exit_code for r in (first, second, third)] == [1, 1, 1]
+    assert "FAILED bad.pdf [partition]" in second.stderr
+    report = json.loads(status("--structured-output-dir", str(tmp_path / "out"), "--json", "--failed").stdout)
+    [bad] = report["documents"]
+    assert (bad["key"], bad["attempts"], bad["stage"]) == ("bad.pdf", 2, "partition")
+    assert (f"FAILED bad.pdf [partition] GaveUp: gave up after 2 attempts ({bad['error_type']}: {bad['error']}); "
+            "it is tried again when the object changes, or with --retry-failed") in third.stderr
+
+    ingest(*args, "--retry-failed")
+    assert json.loads(status("--structured-output-dir", str(tmp_path / "out"), "--json",
+                             "--failed").stdout)["documents"][0]["attempts"] == 3
+    s3.upload_file(str(EXAMPLES / "reports" / "fake-memo.pdf"), bucket, "bad.pdf")  # the object is fixed
+    assert ingest(*args).exit_code == 0
+
+
+def test_status_shows_runs_documents_and_failures(s3, bucket, ingest, tmp_path):
+    s3.upload_file(str(FIXTURES / "corrupt.pdf"), bucket, "in/bad.pdf")
+    put_text(s3, bucket, "in/good.txt", "A fine document.")
+    ingest("--s3-url", f"s3://{bucket}/in/")
+
+    text = status("--structured-output-dir", str(tmp_path / "out"))
+    assert text.exit_code == 0
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"documents: 1 done, 1 failed   (ledger: {tmp_path / 'out' / '.ingest' / 'state.db'})"
+    assert lines[1].startswith("run 1: ") and lines[1].endswith(
+        f"s3://{bucket}/in/  1 processed, 0 skipped, 1 failed, 0 deleted, exit 1")
+    assert any(line.startswith("failed  in/bad.pdf  [partition] ") and "(1 attempts, last " in line for line in lines)
+    assert any(line.startswith("done    in/good.txt  (last done 20") for line in lines)
+    only_failed = status("--structured-output-dir", str(tmp_path / "out"), "--failed").stdout
+    assert "in/good.txt" not in only_failed and "in/bad.pdf" in only_failed
+    report = json.loads(status("--structured-output-dir", str(tmp_path / "out"), "--json").stdout)
+    assert report["counts"] == {"done": 1, "failed": 1}
+    assert report["runs"][0]["arguments"]["s3_url"] == [bucket, "in/"]
+
+    missing = status("--structured-output-dir", str(tmp_path / "nowhere"))
+    assert missing.exit_code == 2
+    assert missing.stderr == (f"Error: No ledger at {tmp_path / 'nowhere' / '.ingest' / 'state.db'}: run ingest with "
+                              "this --structured-output-dir first, or give --state-path\n")
+
+
+def test_dry_run_says_what_and_why_and_changes_nothing(s3, bucket, ingest, tmp_path):
+    for name in ("same", "changed", "deleted"):
+        put_text(s3, bucket, f"{name}.txt", f"The {name} document.")
+    assert ingest("--s3-url", f"s3://{bucket}/", vectors=True).exit_code == 0
+    put_text(s3, bucket, "changed.txt", "The changed document, changed.")
+    put_text(s3, bucket, "new.txt", "A new document.")
+    s3.delete_object(Bucket=bucket, Key="deleted.txt")
+    before = (output_state(tmp_path / "out"), collection_state(tmp_path / "chroma"))
+
+    result = ingest("--s3-url", f"s3://{bucket}/", "--dry-run", vectors=True)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "process  changed.txt  (changed)",
+        "process  new.txt  (new)",
+        "skip     same.txt  (unchanged)",
+        f"delete   s3://{bucket}/deleted.txt  (gone from the listing)",
+        "ingest (dry run): 2 to process, 1 unchanged, 1 to delete, 0 refused; nothing was changed",
+    ]
+    assert (output_state(tmp_path / "out"), collection_state(tmp_path / "chroma")) == before
+    settings = ingest("--s3-url", f"s3://{bucket}/", "--dry-run", "--strategy", "fast", "--include", "same.txt")
+    assert settings.stdout.splitlines()[0] == "process  same.txt  (settings changed)"
+
+
+def test_a_second_run_on_the_same_outputs_exits_3_or_waits(s3, bucket, ingest, tmp_path):
+    from ingest.lock import RunLock
+
+    put_text(s3, bucket, "a.txt", "A document.")
+    holder = RunLock(tmp_path / "out" / ".ingest" / "lock")
+    holder.acquire(wait=False, output_dir=tmp_path / "out")
+    holder_info = json.loads((tmp_path / "out" / ".ingest" / "lock").read_text())
+
+    blocked = ingest("--s3-url", f"s3://{bucket}/")
+    assert blocked.exit_code == 3
+    assert blocked.stderr == (f"ingest: Another ingest run (pid {os.getpid()}, started {holder_info['started']}) is "
+                              f"writing to {tmp_path / 'out'}; this run did nothing. Pass --wait-lock to wait for it\n")
+    assert not (tmp_path / "out" / "a.txt.json").exists()
+
+    threading.Timer(1.5, holder.release).start()
+    waited = ingest("--s3-url", f"s3://{bucket}/", "--wait-lock")
+    assert waited.exit_code == 0
+    assert (tmp_path / "out" / "a.txt.json").exists()
+
+
+# -- runs killed with SIGKILL ------------------------------------------------------------------------------------
+
+def run_cli(endpoint, url, out, chroma, downloads, kill_at=None, kill_after=1, kill_mid=False, kill_in=None):
+    """`ingest` as a separate process; killed by the fault hook (kill_at) or after kill_in seconds."""
+    env = {**os.environ, "PYTHONPATH": str(TESTS / "crash")}
+    if kill_at:
+        env.update(INGEST_TEST_KILL_AT=kill_at, INGEST_TEST_KILL_AFTER=str(kill_after))
+        if kill_mid:
+            env["INGEST_TEST_KILL_MID"] = "1"
+    command = [str(Path(sys.executable).parent / "ingest"), "--s3-url", url, "--endpoint-url", endpoint,
+               "--structured-output-dir", str(out), "--chroma-path", str(chroma), "--download-dir", str(downloads),
+               "--num-processes", "2", "--chunking", "basic", "--max-characters", "120"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=kill_in)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        stdout, stderr = process.communicate()
+    return process.returncode, stdout, stderr
+
+
+def assert_same_as_clean_run(s3_endpoint, url, tmp_path, out, chroma, label):
+    clean_out, clean_chroma = tmp_path / f"clean-{label}", tmp_path / f"clean-chroma-{label}"
+    code, _, stderr = run_cli(s3_endpoint, url, clean_out, clean_chroma, tmp_path / "downloads-clean")
+    assert code == 0, stderr
+    assert output_state(out) == output_state(clean_out)
+    assert collection_state(chroma) == collection_state(clean_chroma)
+
+
+LONG = "\n\n".join(f"Section {i}: the quay at berth {i} handles grain, timber and coal every day." for i in range(8))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at, kill_after, kill_mid", [
+    ("ingest.partition:partition_file", 2, False),     # mid-partition, in a worker
+    ("connectors.json_out:atomic_write_text", 3, False),  # mid-write: chunks written, element JSON not
+    ("connectors.chroma:ChromaIndex.replace", 2, True),   # mid-upsert: one chunk of a document stored
+])
+def test_a_run_killed_mid_stage_is_repaired_by_the_next(s3, bucket, s3_endpoint, tmp_path, kill_at, kill_after,
+                                                        kill_mid):
+    for i in range(4):
+        put_text(s3, bucket, f"docs/d{i}.txt", LONG.replace("grain", f"grain-{i}"))
+    url, out, chroma = f"s3://{bucket}/docs/", tmp_path / "out", tmp_path / "chroma"
+    assert run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl")[0] == 0
+    for i in range(4):  # every document changes, so the killed run has work in flight
+        put_text(s3, bucket, f"docs/d{i}.txt", LONG.replace("coal", f"coal-{i}")[: 200 + 60 * i])
+
+    code, _, _ = run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl", kill_at, kill_after, kill_mid)
+    assert code == -signal.SIGKILL
+    code, stdout, stderr = run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl")
+    assert code == 0, stderr
+
+    assert_same_as_clean_run(s3_endpoint, url, tmp_path, out, chroma, "final")
+
+
+@pytest.mark.slow
+def test_random_changes_and_killed_runs_end_equal_to_a_clean_run(s3, s3_endpoint, tmp_path):
+    """A seeded differential test: random puts, overwrites and deletes interleaved with runs, some killed at a
+    random moment; after each sequence one more run must leave exactly what a clean run leaves."""
+    rng = random.Random(20261126)
+    sequences = int(os.environ.get("INGEST_DIFFERENTIAL_SEQUENCES", "20"))
+    for sequence in range(sequences):
+        bucket = f"diff-{sequence}-{rng.randrange(10**6)}"
+        s3.create_bucket(Bucket=bucket)
+        url = f"s3://{bucket}/"
+        out, chroma = tmp_path / f"out-{sequence}", tmp_path / f"chroma-{sequence}"
+        keys: set[str] = set()
+        for step in range(2):
+            for _ in range(rng.randint(1, 4)):
+                operation = rng.choice(["put", "put", "overwrite", "delete"])
+                if operation == "delete" and keys:
+                    key = rng.choice(sorted(keys))
+                    s3.delete_object(Bucket=bucket, Key=key)
+                    keys.discard(key)
+                else:
+                    key = rng.choice(sorted(keys)) if operation == "overwrite" and keys else \
+                        f"k{rng.randrange(6)}.txt"
+                    put_text(s3, bucket, key, LONG[: rng.randrange(40, len(LONG))] + f" version {rng.random()}")
+                    keys.add(key)
+            killed = rng.random() < 0.6
+            code, _, stderr = run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl",
+                                      kill_in=rng.uniform(2.0, 14.0) if killed else None)
+            assert code in (0, -signal.SIGKILL), stderr
+        code, _, stderr = run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl")
+        assert code == 0, stderr
+        assert_same_as_clean_run(s3_endpoint, url, tmp_path, out, chroma, str(sequence))
