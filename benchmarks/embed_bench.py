@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,25 +42,32 @@ def make_chunks(corpus: Path, limit: int, tmp: Path) -> list[list[dict]]:
 
 
 def through_writer(documents: list[list[dict]], chroma: Path) -> float:
+    """Seconds from the first document handed to the writer to the last one stored, model already loaded."""
     writer = IndexWriter(IndexConfig(chroma_path=str(chroma), collection=f"bench{time.monotonic_ns()}"))
     writer.start()
-    replies = []
-    done = __import__("threading").Event()
+    replies: list[tuple[str, str | None]] = []
+    loaded, done = threading.Event(), threading.Event()
 
-    def deliver(source, error):
-        replies.append(error)
-        if len(replies) == len(documents):
+    def deliver(kind, source, error):
+        if kind == "load":
+            loaded.set()
+            return
+        replies.append((kind, error))
+        if kind is None or len(replies) == len(documents):
             done.set()
 
     writer.forward_replies(deliver)
+    writer.load()
+    loaded.wait()
     started = time.monotonic()
     for records in documents:
         writer.submit(records[0]["metadata"]["source"], records)
     done.wait()
     seconds = time.monotonic() - started
     writer.close()
-    if any(replies):
-        raise RuntimeError(f"the writer failed: {[e for e in replies if e][:3]}")
+    errors = [error for _, error in replies if error]
+    if errors:
+        raise RuntimeError(f"the writer failed: {errors[:3]}")
     return seconds
 
 

@@ -63,6 +63,14 @@ class ChromaIndex:
                 "ones: choose another --collection or the collection's model")
         return self.collection
 
+    def existing(self) -> dict[str, IndexedDocument]:
+        """What an existing collection holds; nothing, and nothing created, when there is none yet."""
+        try:
+            self.collection = self.client.get_collection(self.cfg.collection, embedding_function=None)
+        except Exception:  # noqa: BLE001 - chromadb raises NotFoundError or ValueError for a missing collection
+            return {}
+        return self.indexed()
+
     def indexed(self) -> dict[str, IndexedDocument]:
         """What the collection holds, per source URL: read page by page, metadata only."""
         found: dict[str, list] = {}
@@ -92,7 +100,8 @@ class ChromaIndex:
         self.collection.delete(where={"$and": [{"source": source}, {"chunk_index": {"$gte": len(records)}}]})
 
     def delete(self, source: str) -> None:
-        self.collection.delete(where={"source": source})
+        if self.collection is not None:
+            self.collection.delete(where={"source": source})
 
     def query(self, embedding: list[float], k: int) -> list[tuple[str, dict, float]]:
         result = self.collection.query(query_embeddings=[embedding], n_results=k,

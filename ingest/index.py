@@ -24,26 +24,31 @@ _TEXTS_PER_ROUND = 512  # embed this many texts at a time at most, across docume
 
 
 def _serve(cfg: IndexConfig, requests, replies) -> None:
+    """Open the store and report what it holds at once; load the model only when told to (``load``): a rerun
+    with nothing to embed never pays for torch."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it stops the writer with _STOP
     die_with_parent()
     try:
-        import torch
-
-        torch.set_num_threads(max(1, multiprocess.cpu_count()))
-        from ingest.embedding import Embedder
-
-        embedder = Embedder(cfg.model, cfg.device, cfg.batch_size)
         index = ChromaIndex(cfg)
-        index.open(cfg.model, embedder.dimension)
-        replies.put(("ready", index.indexed()))
+        replies.put(("ready", index.existing()))
     except ConfigError as exc:
         replies.put(("error", exc.message))
         return
     except Exception as exc:  # noqa: BLE001 - reported to the driver as a configuration error
         replies.put(("error", f"The vector index could not start: {type(exc).__name__}: {exc}"))
         return
+    embedder = None
     while True:
         batch = [requests.get()]
+        if batch[0] is not _STOP and batch[0][0] == "load":
+            try:
+                embedder = _load_model(cfg, index)
+                replies.put(("load", None, None))
+                continue
+            except Exception as exc:  # noqa: BLE001 - the driver turns this into exit 2 before any work
+                replies.put(("load", None, exc.message if isinstance(exc, ConfigError) else
+                             f"The embedding model could not start: {type(exc).__name__}: {exc}"))
+                return
         while batch[-1] is not _STOP and sum(map(_texts, batch)) < _TEXTS_PER_ROUND:
             try:
                 batch.append(requests.get_nowait())
@@ -73,6 +78,17 @@ def _serve(cfg: IndexConfig, requests, replies) -> None:
             return
 
 
+def _load_model(cfg: IndexConfig, index: ChromaIndex):
+    import torch
+
+    torch.set_num_threads(max(1, multiprocess.cpu_count()))
+    from ingest.embedding import Embedder
+
+    embedder = Embedder(cfg.model, cfg.device, cfg.batch_size)
+    index.open(cfg.model, embedder.dimension)
+    return embedder
+
+
 def _texts(message) -> int:
     return len(message[2]) if message is not _STOP and message[0] == "index" else 0
 
@@ -89,7 +105,7 @@ class IndexWriter:
         self._closing = threading.Event()
 
     def start(self) -> dict[str, IndexedDocument]:
-        """Start the writer; it loads the model and opens the collection, or the run stops with exit 2."""
+        """Start the writer and return what the collection holds; an unreachable store stops the run (exit 2)."""
         self._process.start()
         while True:
             try:
@@ -103,6 +119,10 @@ class IndexWriter:
             self._process.join(5)
             raise ConfigError(payload)
         return payload
+
+    def load(self) -> None:
+        """Load the embedding model and create or check the collection; replied to as ("load", None, error)."""
+        self._requests.put(("load", None, None))
 
     def submit(self, source: str, records: list[dict]) -> None:
         """Embed and store ``records`` as the chunks of ``source``; replied to as ("index", source, error)."""

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import queue
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,7 +24,7 @@ from connectors.base import Reader
 from connectors.chroma import IndexedDocument
 from connectors.json_out import chunks_path, chunks_source, commit, output_path, pending_path, read_stamp, staleness
 from ingest.config import RunConfig
-from ingest.errors import DocumentError
+from ingest.errors import ConfigError, DocumentError
 from ingest.index import IndexWriter
 from ingest.models import DocumentRef, DocumentResult, RunSummary
 from ingest.paths import safe_relative_path
@@ -126,7 +127,12 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             indexed = writer.start()
 
         def start_pool():
+            """Before the first document: the model loads in the writer while unstructured loads here."""
+            if writer:
+                writer.load()
             prepare()
+            if writer:
+                dispatcher.wait_for_model()
             return stack.enter_context(_pool(cfg.num_processes))
 
         dispatcher = _Dispatcher(cfg, start_pool, writer, indexed or {}, ledger)
@@ -190,9 +196,23 @@ class _Dispatcher:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.awaiting_index: dict[str, DocumentResult] = {}
         self.writer_error: str | None = None
+        self.model_loaded = threading.Event()
+        self.model_error: str | None = None
         self.in_flight = 0
         if writer:
-            writer.forward_replies(lambda kind, source, error: self.events.put((kind, source, error)))
+            writer.forward_replies(self._reply)
+
+    def _reply(self, kind: str | None, source: str | None, error: str | None) -> None:
+        if kind == "load" or kind is None:
+            self.model_error = self.model_error or error
+            self.model_loaded.set()
+        if kind != "load":
+            self.events.put((kind, source, error))
+
+    def wait_for_model(self) -> None:
+        self.model_loaded.wait()
+        if self.model_error:
+            raise ConfigError(self.model_error)
 
     def results(self, reader: Reader) -> Iterator[tuple[DocumentResult, int]]:
         pool = None

@@ -154,7 +154,8 @@ def test_hostile_keys_never_leave_their_folders(s3, bucket, ingest, tmp_path):
     assert result.exit_code == 1
     assert summary(result).startswith(f"ingest: 1 processed, 0 skipped, {len(hostile)} failed")
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert written == ["out/fine/ok.txt.chunks.jsonl", "out/fine/ok.txt.json", "s.json"]
+    assert written == ["out/.ingest/lock", "out/.ingest/state.db", "out/fine/ok.txt.chunks.jsonl",
+                       "out/fine/ok.txt.json", "s.json"]
     failures = json.loads((tmp_path / "s.json").read_text())["failures"]
     assert sorted(f["key"] for f in failures) == sorted(hostile)
     assert {(f["stage"], f["error_type"]) for f in failures} == {("plan", "UnsafeKey")}
