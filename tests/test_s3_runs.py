@@ -189,6 +189,18 @@ def test_scanned_pdf_is_read_by_ocr(s3, bucket, ingest, tmp_path):
     assert "20,000 bottles of water" in text
 
 
+@pytest.mark.slow
+def test_hi_res_runs_offline_with_the_bundled_layout_model(s3, bucket, ingest, tmp_path):
+    s3.upload_file(str(EXAMPLES / "reports" / "fake-memo.pdf"), bucket, "memo.pdf")
+
+    result = ingest("--s3-url", f"s3://{bucket}/", "--strategy", "hi_res")
+
+    assert result.exit_code == 0, result.output
+    elements = elements_from_json(filename=str(tmp_path / "out" / "memo.pdf.json"))
+    assert "20,000 bottles of water" in " ".join(e.text for e in elements)
+    assert {e.metadata.detection_class_prob is not None for e in elements} == {True}  # the layout model ran
+
+
 def test_fast_strategy_on_a_scan_is_a_failure_not_an_empty_success(s3, bucket, ingest, tmp_path):
     s3.upload_file(str(EXAMPLES / "reports" / "scanned-memo.pdf"), bucket, "scan.pdf")
 
