@@ -83,41 +83,44 @@ def config_error(exc: ConfigError) -> click.ClickException:
     return error
 
 
-def state_options(command):
-    """Where a run's outputs and ledger are; the same flags for `ingest` and `ingest status`."""
-    for option in reversed([
-        click.option("--structured-output-dir", type=click.Path(file_okay=False, path_type=Path),
-                     default=Path("structured-outputs"), envvar="INGEST_STRUCTURED_OUTPUT_DIR", show_envvar=True,
-                     show_default=True, help="One element JSON per document, at <dir>/<key relative to the prefix>"
-                                             ".json; the ledger and the run lock live in <dir>/.ingest/."),
-        click.option("--state-path", type=click.Path(dir_okay=False, path_type=Path), envvar="INGEST_STATE_PATH",
-                     show_envvar=True, help="The ledger (SQLite) [default: <structured-output-dir>/.ingest/state.db]."),
-    ]):
-        command = option(command)
-    return command
+def option_group(*options):
+    """Several click options as one decorator, so that commands share them."""
+    def apply(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return apply
+
+
+# Where a run's outputs and ledger are; the same flags for `ingest` and `ingest status`.
+state_options = option_group(
+    click.option("--structured-output-dir", type=click.Path(file_okay=False, path_type=Path),
+                 default=Path("structured-outputs"), envvar="INGEST_STRUCTURED_OUTPUT_DIR", show_envvar=True,
+                 show_default=True, help="One element JSON per document, at <dir>/<key relative to the prefix>"
+                                         ".json; the ledger and the run lock live in <dir>/.ingest/."),
+    click.option("--state-path", type=click.Path(dir_okay=False, path_type=Path), envvar="INGEST_STATE_PATH",
+                 show_envvar=True, help="The ledger (SQLite) [default: <structured-output-dir>/.ingest/state.db]."),
+)
 
 
 def ledger_path(output_dir: Path, state_path: Path | None) -> Path:
     return state_path or output_dir / ".ingest" / "state.db"
 
 
-def chroma_options(command):
-    """Where the vector index lives; the same flags for `ingest` and `ingest query`."""
-    for option in reversed([
-        click.option("--chroma-path", default="chroma", show_default=True, envvar="INGEST_CHROMA_PATH",
-                     show_envvar=True, help="An embedded, persistent Chroma store in this folder."),
-        click.option("--chroma-host", envvar="INGEST_CHROMA_HOST", show_envvar=True,
-                     help="A Chroma server (`chroma run`) instead of the embedded store."),
-        click.option("--chroma-port", type=click.IntRange(1, 65535), default=8000, show_default=True,
-                     envvar="INGEST_CHROMA_PORT", show_envvar=True, help="The Chroma server's port."),
-        click.option("--collection", default="ingest", show_default=True, envvar="INGEST_COLLECTION",
-                     show_envvar=True, help="The Chroma collection."),
-        click.option("--embedding-device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                     show_default=True, envvar="INGEST_EMBEDDING_DEVICE", show_envvar=True,
-                     help="Where the embedding model runs; auto picks CUDA when there is one."),
-    ]):
-        command = option(command)
-    return command
+# Where the vector index lives; the same flags for `ingest` and `ingest query`.
+chroma_options = option_group(
+    click.option("--chroma-path", default="chroma", show_default=True, envvar="INGEST_CHROMA_PATH",
+                 show_envvar=True, help="An embedded, persistent Chroma store in this folder."),
+    click.option("--chroma-host", envvar="INGEST_CHROMA_HOST", show_envvar=True,
+                 help="A Chroma server (`chroma run`) instead of the embedded store."),
+    click.option("--chroma-port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+                 envvar="INGEST_CHROMA_PORT", show_envvar=True, help="The Chroma server's port."),
+    click.option("--collection", default="ingest", show_default=True, envvar="INGEST_COLLECTION",
+                 show_envvar=True, help="The Chroma collection."),
+    click.option("--embedding-device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                 show_default=True, envvar="INGEST_EMBEDDING_DEVICE", show_envvar=True,
+                 help="Where the embedding model runs; auto picks CUDA when there is one."),
+)
 
 
 @cli.command(context_settings={"help_option_names": ["-h", "--help"]})
