@@ -37,13 +37,12 @@ def write_chunks(path: Path, records: list[dict]) -> None:
 
 
 def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
-    protocol, _, _ = ref.source_url.partition("://")
     return {
         "url": ref.source_url,
         "version": ref.version,
         "date_modified": ref.last_modified,
         "record_locator": {
-            "protocol": protocol if ref.source_url.startswith("s3://") else "file",
+            "protocol": "s3" if ref.source_url.startswith("s3://") else "file",
             "key": ref.key,
             "size": ref.size,
             "config": fingerprint,
