@@ -83,25 +83,24 @@ def gone(cfg: RunConfig, scope: str, listed: set[str], indexed: dict[str, Indexe
         for name in sorted(files):
             path = Path(folder, name)
             rel = path.relative_to(root).as_posix()
-            if name.endswith(".chunks.jsonl"):
-                source = chunks_source(path)
-            elif name.endswith(".json") and not name.startswith("."):
-                source = scope + rel.removesuffix(".json")
-                if source in listed:
-                    continue
-                try:
-                    stamp = read_stamp(path) or {}
-                except ValueError:
-                    continue
-                source = stamp.get("url")
-            else:
-                continue
-            if source:
-                yield from candidate(source)
+            for suffix, read_source in ((".chunks.jsonl", chunks_source), (".json", _stamped_source)):
+                if name.endswith(suffix) and not name.startswith("."):
+                    if scope + rel.removesuffix(suffix) not in listed:  # a listed document's file is never read
+                        source = read_source(path)
+                        if source:
+                            yield from candidate(source)
+                    break
     for source in sorted(indexed):
         yield from candidate(source)
     for state in ledger.under(scope) if ledger else ():
         yield from candidate(state.source_url)
+
+
+def _stamped_source(path: Path) -> str | None:
+    try:
+        return (read_stamp(path) or {}).get("url")
+    except ValueError:
+        return None
 
 
 def remove_outputs(cfg: RunConfig, rel_path: str) -> None:
