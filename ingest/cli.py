@@ -23,7 +23,8 @@ for _name, _value in {"DO_NOT_TRACK": "true", "UNSTRUCTURED_DISABLE_NOTICE": "1"
 
 from ingest import __version__, layout  # noqa: E402
 from ingest.config import (  # noqa: E402
-    CHUNKINGS, DEFAULT_EMBEDDING_MODEL, STRATEGIES, ChunkConfig, IndexConfig, PartitionConfig, RunConfig, SourceConfig,
+    CHUNKINGS, DEFAULT_EMBEDDING_MODEL, STRATEGIES, ChunkConfig, IndexConfig, Limits, PartitionConfig, RunConfig,
+    SourceConfig,
 )
 from ingest.errors import ConfigError, redact_url  # noqa: E402
 from ingest.files import atomic_write_text  # noqa: E402
@@ -148,6 +149,19 @@ chroma_options = option_group(
                    "version (ETag and size) with the same partition settings is skipped without a download.")
 @click.option("--num-processes", type=click.IntRange(min=1), default=2, show_default=True,
               envvar="INGEST_NUM_PROCESSES", show_envvar=True, help="Worker processes that partition documents.")
+@click.option("--doc-timeout", type=click.FloatRange(min=0), default=Limits.doc_timeout, show_default=True,
+              envvar="INGEST_DOC_TIMEOUT", show_envvar=True, metavar="SECONDS",
+              help="A document that takes longer fails with Timeout; its worker is stopped and replaced. 0: no limit.")
+@click.option("--max-memory", type=click.IntRange(min=0), default=Limits.max_memory_mb, show_default=True,
+              envvar="INGEST_MAX_MEMORY", show_envvar=True, metavar="MB",
+              help="Resident memory a worker (with its child processes) may use; the document that exceeds it "
+                   "fails with MemoryLimit and the worker is replaced. Checked 5 times a second. 0: no limit.")
+@click.option("--max-tasks-per-worker", type=click.IntRange(min=0), default=Limits.max_tasks_per_worker,
+              show_default=True, envvar="INGEST_MAX_TASKS_PER_WORKER", show_envvar=True,
+              help="Documents a worker processes before a fresh one replaces it (bounds leaks). 0: never.")
+@click.option("--max-file-size", type=click.FloatRange(min=0), default=Limits.max_file_size_mb, show_default=True,
+              envvar="INGEST_MAX_FILE_SIZE", show_envvar=True, metavar="MB",
+              help="Larger objects are skipped, with a warning, before any download. 0: no limit.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
               envvar="INGEST_STRATEGY", show_envvar=True,
               help="unstructured's partition strategy. auto: text layer when there is one, OCR or layout model "
@@ -200,7 +214,8 @@ chroma_options = option_group(
 @click.option("-v", "--verbose", count=True, help="-v: a line per document; -vv: debug logs of every library.")
 @click.version_option(__version__, "--version", prog_name="ingest")
 def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, preserve_downloads,
-        structured_output_dir, reprocess, num_processes, strategy, hi_res_model, languages, include, exclude,
+        structured_output_dir, reprocess, num_processes, doc_timeout, max_memory, max_tasks_per_worker,
+        max_file_size, strategy, hi_res_model, languages, include, exclude,
         retries, summary_json, chunking, max_characters, overlap, combine_text_under, embedding_model,
         embedding_batch_size, chroma_path, chroma_host, chroma_port, collection, embedding_device, no_vectors,
         sync_deletes, max_attempts, retry_failed, dry_run, wait_lock, state_path, verbose):
@@ -240,6 +255,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         sync_deletes=sync_deletes,
         max_attempts=max_attempts,
         retry_failed=retry_failed,
+        limits=Limits(doc_timeout, max_memory, max_tasks_per_worker, max_file_size),
     )
     from connectors import make_reader
     from ingest import chunking as chunkers

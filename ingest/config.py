@@ -41,7 +41,6 @@ class PartitionConfig:
     languages: tuple[str, ...] = ("eng",)
 
 
-
 @dataclass(frozen=True)
 class ChunkConfig:
     """unstructured's chunkers; None leaves a setting at unstructured's default."""
@@ -71,6 +70,16 @@ class IndexConfig:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one document may cost before it is abandoned; 0 turns a limit off. None of these changes outputs."""
+
+    doc_timeout: float = 600.0  # seconds a worker may spend on one document
+    max_memory_mb: int = 4096  # resident memory of a worker and its child processes
+    max_tasks_per_worker: int = 50  # documents before a worker is replaced by a fresh one
+    max_file_size_mb: float = 1024.0  # larger objects are skipped before download
+
+
+@dataclass(frozen=True)
 class RunConfig:
     source: SourceConfig
     partition: PartitionConfig
@@ -85,6 +94,7 @@ class RunConfig:
     sync_deletes: bool = True  # only ever applied to a full listing of a prefix
     max_attempts: int = 3
     retry_failed: bool = False
+    limits: Limits = Limits()
 
     @property
     def chunks_enabled(self) -> bool:

@@ -42,6 +42,7 @@ class RunSummary:
     chunks: int = 0
     seconds: float = 0.0
     failures: list[DocumentResult] = field(default_factory=list)
+    too_large: list[DocumentResult] = field(default_factory=list)  # skipped by --max-file-size
 
     def add(self, result: DocumentResult) -> None:
         if result.status == "failed":
@@ -49,6 +50,8 @@ class RunSummary:
             self.failures.append(result)
         elif result.status == "skipped":
             self.skipped += 1
+            if result.error_type:
+                self.too_large.append(result)
         elif result.status == "deleted":
             self.deleted += 1
         else:
@@ -61,9 +64,10 @@ class RunSummary:
         return 1 if self.failed else 0
 
     def line(self) -> str:
+        too_large = f" ({len(self.too_large)} over --max-file-size)" if self.too_large else ""
         return (
-            f"{self.processed} processed, {self.skipped} skipped, {self.failed} failed, {self.deleted} deleted, "
-            f"{self.pages} pages, {self.chunks} chunks in {self.seconds:.1f} s"
+            f"{self.processed} processed, {self.skipped} skipped{too_large}, {self.failed} failed, "
+            f"{self.deleted} deleted, {self.pages} pages, {self.chunks} chunks in {self.seconds:.1f} s"
         )
 
     def to_dict(self) -> dict:
@@ -86,4 +90,6 @@ class RunSummary:
                 }
                 for r in self.failures
             ],
+            "too_large": [{"key": r.ref.key, "source_url": r.ref.source_url, "size": r.ref.size}
+                          for r in self.too_large],
         }

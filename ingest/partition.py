@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ingest import layout
 from ingest.config import PartitionConfig
-from ingest.errors import ConfigError, EmptyDocument
+from ingest.errors import ConfigError, DocumentError, EmptyDocument
 
 
 _OCR_STRATEGIES = ("auto", "hi_res", "ocr_only")
@@ -65,24 +65,56 @@ def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> tuple[lis
     """The document's elements and its page count; no elements is an error, never an empty success."""
     from unstructured.partition.auto import partition
 
-    elements = partition(
-        filename=str(path),
-        metadata_filename=filename,
-        strategy=cfg.strategy,
-        hi_res_model_name=cfg.hi_res_model,
-        languages=list(cfg.languages),
-    )
+    try:
+        elements = partition(
+            filename=str(path),
+            metadata_filename=filename,
+            strategy=cfg.strategy,
+            hi_res_model_name=cfg.hi_res_model,
+            languages=list(cfg.languages),
+        )
+    except Exception as exc:
+        raise _explained(exc, path) from None
     if not elements:
         raise EmptyDocument(_empty_reason(path, cfg))
     pages = max((element.metadata.page_number or 1 for element in elements), default=1)
     return elements, pages
 
 
+_PDF_PARSER_ERRORS = ("PDFPageCountError", "PdfiumError", "PDFSyntaxError", "PSEOF", "PdfReadError")
+
+
+def _explained(exc: Exception, path: Path) -> Exception:
+    """A partition failure in words a user can act on, where the parsers' own ("Unable to get page count") do not
+    say: a password-protected PDF, a damaged one, a file type unstructured does not read. Others pass unchanged."""
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    if type(exc).__name__ == "UnsupportedFileFormatError":
+        return DocumentError(f"unstructured does not read this type of file ({detail}); --exclude it",
+                             "partition", "UnsupportedType")
+    with path.open("rb") as handle:
+        if not handle.read(1024).lstrip().startswith(b"%PDF"):
+            return exc
+    import pypdfium2
+
+    try:
+        pypdfium2.PdfDocument(str(path)).close()
+    except pypdfium2.PdfiumError as opening:
+        if "password" in str(opening).lower():
+            return DocumentError("the PDF is encrypted with a password; ingest does not decrypt PDFs (remove the "
+                                 "password, or --exclude the file)", "partition", "EncryptedPDF")
+        return DocumentError(f"the PDF is damaged beyond reading ({opening})", "partition", "CorruptPDF")
+    if type(exc).__name__ in _PDF_PARSER_ERRORS:
+        return DocumentError(f"the PDF is damaged: {type(exc).__name__}: {detail}", "partition", "CorruptPDF")
+    return exc
+
+
 def _empty_reason(path: Path, cfg: PartitionConfig) -> str:
     if _pdf_has_text(path):
         return (f"no elements extracted, though the PDF has a text layer (strategy {cfg.strategy}; 'fast' gives "
                 "up on PDFs that unstructured judges too complex): try --strategy auto or hi_res")
-    return f"no elements extracted: strategy {cfg.strategy} found no text (for scans use --strategy auto or ocr_only)"
+    if cfg.strategy == "fast":
+        return "no text layer (a scan?) and strategy fast does no OCR: try --strategy auto or ocr_only"
+    return f"no text found, neither in a text layer nor by OCR (strategy {cfg.strategy})"
 
 
 def _pdf_has_text(path: Path) -> bool:

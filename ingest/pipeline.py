@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
+from typing import Callable
 
 from connectors import make_reader
 from connectors.json_out import chunks_path, output_path, pending_path, write_chunks, write_elements
@@ -19,24 +20,31 @@ def _reader(cfg: RunConfig):
     return make_reader(cfg)
 
 
-def process_document(ref: DocumentRef, cfg: RunConfig) -> DocumentResult:
-    """With vectors on, the element JSON is left pending: the driver commits it once the vectors are stored."""
+def process_document(ref: DocumentRef, cfg: RunConfig,
+                     on_stage: Callable[[str], None] = lambda stage: None) -> DocumentResult:
+    """With vectors on, the element JSON is left pending: the driver commits it once the vectors are stored.
+    ``on_stage`` hears each stage as it starts (the pool names it when a document is abandoned)."""
     started = time.monotonic()
     stage = "plan"
     records = None
+
+    def enter(name: str) -> str:
+        on_stage(name)
+        return name
+
     try:
         out = output_path(cfg.output_dir, ref.rel_path)
         reader = _reader(cfg)
-        stage = "fetch"
+        stage = enter("fetch")
         local = reader.fetch(ref)
-        stage = "partition"
+        stage = enter("partition")
         elements, pages = partition_file(local, ref.key.rsplit("/", 1)[-1], cfg.partition)
         fingerprint = cfg.fingerprint()
         if cfg.chunks_enabled:
-            stage = "chunk"
+            stage = enter("chunk")
             records = chunk_records(chunk(elements, cfg.chunk), ref, fingerprint)
             write_chunks(chunks_path(cfg.output_dir, ref.rel_path), records)
-        stage = "write"
+        stage = enter("write")
         write_elements(pending_path(out) if cfg.index.enabled else out, elements, ref, fingerprint)
         if reader.downloads and not cfg.preserve_downloads:
             local.unlink(missing_ok=True)

@@ -16,7 +16,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable, Iterator
 
-import multiprocess
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -29,11 +28,12 @@ from ingest.index import IndexWriter
 from ingest.models import DocumentRef, DocumentResult, RunSummary
 from ingest.paths import safe_relative_path
 from ingest.pipeline import failed, process_document
-from ingest.process import init_worker
 from ingest.state import Ledger
+from ingest.workers import WorkerPool
 
 log = logging.getLogger("ingest")
 GAVE_UP = "GaveUp"
+TOO_LARGE = "TooLarge"
 
 
 def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument],
@@ -44,6 +44,10 @@ def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument],
         out = output_path(cfg.output_dir, ref.rel_path)
     except Exception as exc:  # noqa: BLE001 - an unsafe key fails alone
         return failed(ref, exc, "plan"), "unsafe key"
+    limit = cfg.limits.max_file_size_mb
+    if limit and ref.size > limit * 2**20:
+        message = f"{ref.size / 2**20:.3g} MB is over --max-file-size {limit:g} MB; not downloaded"
+        return DocumentResult(ref, "skipped", "plan", TOO_LARGE, message), "too large"
     fingerprint = cfg.fingerprint()
     reason = "reprocess" if cfg.reprocess else staleness(out, ref, fingerprint)
     if reason is None and cfg.chunks_enabled and not chunks_path(cfg.output_dir, ref.rel_path).is_file():
@@ -132,7 +136,8 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             prepare()
             if writer:
                 dispatcher.wait_for_model()
-            return stack.enter_context(_pool(cfg.num_processes))
+            return stack.enter_context(WorkerPool(cfg.num_processes, cfg.limits, process_document,
+                                                  dispatcher.partitioned))
 
         dispatcher = _Dispatcher(cfg, start_pool, writer, indexed or {}, ledger)
         for result, listed in dispatcher.results(reader):
@@ -145,6 +150,8 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             if result.status == "failed":
                 log.error("FAILED %s [%s] %s: %s", printable(result.ref.key), result.stage, result.error_type,
                           result.message)
+            elif result.message:
+                log.warning("skipped %s: %s", printable(result.ref.key), result.message)
             else:
                 log.info("%s %s", result.status, printable(result.ref.key))
     summary.seconds = time.monotonic() - started
@@ -154,7 +161,7 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
 def _record(ledger: Ledger, result: DocumentResult, fingerprint: str, run_id: int | None) -> None:
     if result.status == "deleted":
         ledger.forget(result.ref.source_url)
-    elif result.error_type != GAVE_UP:  # a document given up on keeps its record as it was
+    elif result.error_type not in (GAVE_UP, TOO_LARGE):  # their records stay as they were
         ledger.record(result, fingerprint, run_id)
 
 
@@ -223,8 +230,7 @@ class _Dispatcher:
                 yield result, len(listed)
                 continue
             pool = pool or self.start_pool()
-            pool.apply_async(process_document, (ref, self.cfg), callback=self._partitioned,
-                             error_callback=lambda exc, ref=ref: self._partitioned(failed(ref, exc, "worker")))
+            pool.submit(ref, self.cfg)
             self.in_flight += 1
             yield from self._drain(len(listed), until=2 * self.cfg.num_processes)
         scope = reader.scope() if self.cfg.sync_deletes else None
@@ -256,7 +262,7 @@ class _Dispatcher:
             remove_outputs(self.cfg, rel_path)
             yield from self._finish(DocumentResult(ref, "deleted"))
 
-    def _partitioned(self, result: DocumentResult) -> None:
+    def partitioned(self, result: DocumentResult) -> None:
         self.events.put(("partitioned", result, None))
 
     def _settle(self, event) -> Iterator[DocumentResult]:
@@ -297,11 +303,6 @@ class _Dispatcher:
     def _finish(self, result: DocumentResult) -> Iterator[DocumentResult]:
         self.in_flight -= 1
         yield result
-
-
-def _pool(processes: int):
-    """Forked workers inherit the imported unstructured and its loaded NLP model: start-up costs milliseconds."""
-    return multiprocess.get_context("fork").Pool(processes, initializer=init_worker)
 
 
 def printable(key: str) -> str:

@@ -4,6 +4,9 @@ INGEST_TEST_KILL_AT="module:qualified.name" wraps that function so that its INGE
 (default 1, counted per process) sends SIGKILL to the ingest driver — the process a user's `kill -9` hits — in
 the middle of the run: mid-partition or mid-write in a worker, mid-upsert in the index writer (with
 INGEST_TEST_KILL_MID set, after storing one chunk of the document). The driver's other processes die with it.
+
+INGEST_TEST_FAULT="name-part=action[,...]" makes a worker misbehave when it partitions a file whose name contains
+name-part: segfault, exit (os._exit), hang (sleep an hour) or hog (allocate memory until stopped).
 """
 import os
 
@@ -35,3 +38,33 @@ if _target:
         return _original(*args, **kwargs)
 
     setattr(_owner, _attr, _killing)
+
+_fault = os.environ.get("INGEST_TEST_FAULT")  # "name-part=action": a worker misbehaves on matching documents
+if _fault:
+    import functools
+    import signal
+    import time
+
+    import ingest.partition
+
+    _faults = dict(item.split("=", 1) for item in _fault.split(","))
+    _partition = ingest.partition.partition_file
+
+    @functools.wraps(_partition)
+    def _misbehaving(path, filename, cfg):
+        for part, action in _faults.items():
+            if part in filename:
+                if action == "segfault":
+                    os.kill(os.getpid(), signal.SIGSEGV)
+                elif action == "exit":
+                    os._exit(3)
+                elif action == "hang":
+                    time.sleep(3600)
+                elif action == "hog":  # grow by 50 MB every 10 ms until stopped
+                    hoard = []
+                    while True:
+                        hoard.append(bytearray(50 << 20))
+                        time.sleep(0.01)
+        return _partition(path, filename, cfg)
+
+    ingest.partition.partition_file = _misbehaving
