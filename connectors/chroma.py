@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ingest.config import IndexConfig
 from ingest.errors import ConfigError
+from ingest.retry import retrying
 
 
 @dataclass(frozen=True)
@@ -24,34 +25,62 @@ class IndexedDocument:
         return (self.version, self.config) == (version, config) and self.stored == self.chunk_count
 
 
-class ChromaIndex:
-    def __init__(self, cfg: IndexConfig):
-        import chromadb
-        from chromadb.config import Settings
+def transient(exc: BaseException) -> bool:
+    """A Chroma server that is down, restarting or overloaded: worth another try. chromadb raises httpx's transport
+    errors, its own errors with a status code, a bare Exception for a 5xx without Chroma's JSON (as a proxy in front
+    of the server answers), and wraps any of these in a ValueError while connecting: the chain is searched."""
+    import httpx
+    from chromadb.errors import ChromaError
 
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, httpx.TransportError):
+            return True
+        if isinstance(exc, ChromaError):
+            return exc.code() >= 500
+        if isinstance(exc, httpx.HTTPStatusError):
+            return exc.response.status_code >= 500
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+class ChromaIndex:
+    """Every call to a Chroma server is retried while the server is down or overloaded (``transient``); the
+    embedded store's errors are never transient."""
+
+    def __init__(self, cfg: IndexConfig):
         self.cfg = cfg
-        settings = Settings(anonymized_telemetry=False)
+        self.retry = retrying(cfg.retries, transient)
         try:
-            if cfg.chroma_host:
-                self.client = chromadb.HttpClient(host=cfg.chroma_host, port=cfg.chroma_port, settings=settings)
-                self.client.heartbeat()
-            else:
-                self.client = chromadb.PersistentClient(path=cfg.chroma_path, settings=settings)
+            self.client = self.retry(self._connect)
         except Exception as exc:  # noqa: BLE001 - chromadb raises several types for an unreachable server
             raise ConfigError(self._unreachable(exc)) from None
         self.batch_size = self.client.get_max_batch_size()
         self.collection = None
+
+    def _connect(self):
+        import chromadb
+        from chromadb.config import Settings
+
+        settings = Settings(anonymized_telemetry=False)
+        if not self.cfg.chroma_host:
+            return chromadb.PersistentClient(path=self.cfg.chroma_path, settings=settings)
+        client = chromadb.HttpClient(host=self.cfg.chroma_host, port=self.cfg.chroma_port, settings=settings)
+        client.heartbeat()
+        client.get_max_batch_size()  # fetched once, here, where a failure is retried
+        return client
 
     def open(self, model: str, dimension: int, create: bool = True):
         """Open (or create) the collection and check it was built with vectors of this dimension."""
         name = self.cfg.collection
         try:
             if create:
-                self.collection = self.client.get_or_create_collection(
-                    name, metadata={"embedding_model": model, "dimension": dimension, "hnsw:space": "cosine"},
+                self.collection = self.retry(
+                    self.client.get_or_create_collection, name,
+                    metadata={"embedding_model": model, "dimension": dimension, "hnsw:space": "cosine"},
                     embedding_function=None)
             else:
-                self.collection = self.client.get_collection(name, embedding_function=None)
+                self.collection = self.retry(self.client.get_collection, name, embedding_function=None)
         except Exception as exc:  # noqa: BLE001
             raise ConfigError(f"Cannot open the Chroma collection {name!r} at {self.cfg.location}: "
                               f"{type(exc).__name__}: {exc}") from None
@@ -66,8 +95,10 @@ class ChromaIndex:
     def existing(self) -> dict[str, IndexedDocument]:
         """What an existing collection holds; nothing, and nothing created, when there is none yet."""
         try:
-            self.collection = self.client.get_collection(self.cfg.collection, embedding_function=None)
-        except Exception:  # noqa: BLE001 - chromadb raises NotFoundError or ValueError for a missing collection
+            self.collection = self.retry(self.client.get_collection, self.cfg.collection, embedding_function=None)
+        except Exception as exc:  # noqa: BLE001 - chromadb raises NotFoundError or ValueError for a missing one
+            if transient(exc):
+                raise ConfigError(self._unreachable(exc)) from None
             return {}
         return self.indexed()
 
@@ -76,7 +107,7 @@ class ChromaIndex:
         found: dict[str, list] = {}
         offset = 0
         while True:
-            page = self.collection.get(include=["metadatas"], limit=self.batch_size, offset=offset)
+            page = self.retry(self.collection.get, include=["metadatas"], limit=self.batch_size, offset=offset)
             for metadata in page["metadatas"]:
                 entry = found.setdefault(metadata["source"], [metadata.get("version"), metadata.get("ingest_config"),
                                                               metadata.get("chunk_count", -1), 0])
@@ -91,20 +122,22 @@ class ChromaIndex:
     def replace(self, source: str, records: list[dict], embeddings: list[list[float]]) -> None:
         for start in range(0, len(records), self.batch_size):
             batch = records[start:start + self.batch_size]
-            self.collection.upsert(
+            self.retry(
+                self.collection.upsert,
                 ids=[r["id"] for r in batch],
                 documents=[r["text"] for r in batch],
                 metadatas=[r["metadata"] for r in batch],
                 embeddings=embeddings[start:start + self.batch_size],
             )
-        self.collection.delete(where={"$and": [{"source": source}, {"chunk_index": {"$gte": len(records)}}]})
+        self.retry(self.collection.delete,
+                   where={"$and": [{"source": source}, {"chunk_index": {"$gte": len(records)}}]})
 
     def delete(self, source: str) -> None:
         if self.collection is not None:
-            self.collection.delete(where={"source": source})
+            self.retry(self.collection.delete, where={"source": source})
 
     def query(self, embedding: list[float], k: int) -> list[tuple[str, dict, float]]:
-        result = self.collection.query(query_embeddings=[embedding], n_results=k,
+        result = self.retry(self.collection.query, query_embeddings=[embedding], n_results=k,
                                        include=["documents", "metadatas", "distances"])
         return list(zip(result["documents"][0], result["metadatas"][0], result["distances"][0]))
 

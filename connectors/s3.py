@@ -1,6 +1,7 @@
 """S3 (and S3-compatible servers): check access, list a prefix page by page, download one object version.
 
-Transient failures (5xx, throttling, dropped connections) are retried by boto3's own ``standard`` retry mode.
+Transient failures of a request (5xx, throttling, dropped connections, timeouts) are retried by boto3's own
+``standard`` retry mode; a download cut off mid-body, which boto3 does not retry, by ingest's retry policy.
 """
 from __future__ import annotations
 
@@ -16,21 +17,26 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
     ProfileNotFound,
     ReadTimeoutError,
+    ResponseStreamingError,
 )
 
 from connectors.base import selected
 from ingest.config import RunConfig, SourceConfig
-from ingest.errors import ConfigError, DocumentError, redact_url
-from ingest.paths import safe_relative_path
+from ingest.errors import ConfigError, DocumentError, ListingError, redact_url
 from ingest.models import DocumentRef
+from ingest.paths import safe_relative_path
+from ingest.retry import retrying
 
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
+_CUT_OFF = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, ConnectionClosedError)
 _REJECTED_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 
 
@@ -91,7 +97,15 @@ class S3Reader:
                             head["ContentLength"], head["LastModified"])
             return
         prefix = self._list_prefix()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        pages = iter(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            except (ClientError, BotoCoreError) as exc:
+                raise ListingError(f"listing {self.source.display_url} failed part-way, after "
+                                   f"{self.source.retries} retries: {exc}") from None
             for obj in page.get("Contents", ()):
                 key = obj["Key"]
                 rel_path = key[len(prefix):]
@@ -110,20 +124,22 @@ class S3Reader:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
         try:
-            response = self.client.get_object(
-                Bucket=self.source.bucket, Key=ref.key, IfMatch=f'"{ref.version}"'
-            )
-            with tmp.open("wb") as handle:
-                shutil.copyfileobj(response["Body"], handle, 1 << 20)
+            retrying(self.source.retries, lambda exc: isinstance(exc, _CUT_OFF))(self._download, ref, tmp)
             os.utime(tmp, (mtime, mtime))
             os.replace(tmp, path)
         except ClientError as exc:
             raise self._fetch_error(exc) from None
-        except _UNREACHABLE as exc:
-            raise DocumentError(f"S3 unreachable: {exc}", "fetch", type(exc).__name__, transient=True) from None
+        except BotoCoreError as exc:  # what boto3 (and the retry policy, for a cut-off download) retried in vain
+            raise DocumentError(f"S3 did not answer after {self.source.retries} retries ({exc}); the next run tries "
+                                "again", "fetch", type(exc).__name__, transient=True) from None
         finally:
             tmp.unlink(missing_ok=True)
         return path
+
+    def _download(self, ref: DocumentRef, tmp: Path) -> None:
+        response = self.client.get_object(Bucket=self.source.bucket, Key=ref.key, IfMatch=f'"{ref.version}"')
+        with tmp.open("wb") as handle:
+            shutil.copyfileobj(response["Body"], handle, 1 << 20)
 
     def _list_prefix(self) -> str:
         prefix = self.source.prefix

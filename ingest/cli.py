@@ -177,7 +177,10 @@ chroma_options = option_group(
 @click.option("--exclude", multiple=True, envvar="INGEST_EXCLUDE", show_envvar=True, metavar="GLOB",
               help="Skip keys matching this glob; repeatable.")
 @click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True, envvar="INGEST_RETRIES",
-              show_envvar=True, help="Retries of a failed S3 request (boto3's standard retry mode, with backoff).")
+              show_envvar=True, help="Retries of a failed S3 request (boto3's standard retry mode), of a download cut "
+                                     "off mid-way and of a write to a Chroma server that is down, each with "
+                                     "exponential backoff and jitter. Errors that cannot pass (403, 404, a corrupt "
+                                     "file) are never retried.")
 @click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path), envvar="INGEST_SUMMARY_JSON",
               show_envvar=True, help="Also write the run's summary as JSON, with a row per failed document.")
 @click.option("--chunking", type=click.Choice(CHUNKINGS), default="by_title", show_default=True,
@@ -251,7 +254,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         reprocess=reprocess,
         chunk=ChunkConfig(chunking, max_characters, overlap, combine_text_under),
         index=IndexConfig(not no_vectors, embedding_model, embedding_device, embedding_batch_size, chroma_path,
-                          chroma_host, chroma_port, collection),
+                          chroma_host, chroma_port, collection, retries),
         sync_deletes=sync_deletes,
         max_attempts=max_attempts,
         retry_failed=retry_failed,

@@ -63,6 +63,7 @@ class IndexConfig:
     chroma_host: str | None = None
     chroma_port: int = 8000
     collection: str = "ingest"
+    retries: int = 5  # of a write to a Chroma server that is down or overloaded
 
     @property
     def location(self) -> str:

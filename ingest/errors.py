@@ -20,6 +20,11 @@ class ConfigError(IngestError):
     """The run as a whole cannot start: bad URL, missing bucket, no credentials, missing prerequisite (exit 2)."""
 
 
+class ListingError(IngestError):
+    """The listing broke off part-way (after boto3's retries): what was listed is done, nothing is deleted, and
+    the run exits 1 so that the next one finishes the job."""
+
+
 class DocumentError(IngestError):
     """One document failed at one stage; the run goes on."""
 

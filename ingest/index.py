@@ -14,7 +14,7 @@ from typing import Callable
 
 import multiprocess
 
-from connectors.chroma import ChromaIndex, IndexedDocument
+from connectors.chroma import ChromaIndex, IndexedDocument, transient
 from ingest.config import IndexConfig
 from ingest.errors import ConfigError
 from ingest.process import die_with_parent
@@ -73,7 +73,11 @@ def _serve(cfg: IndexConfig, requests, replies) -> None:
                     offset += len(records)
                 replies.put((kind, source, None))
             except Exception as exc:  # noqa: BLE001 - one document's failure is a result
-                replies.put((kind, source, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"))
+                detail = (str(exc).splitlines() or [""])[0]
+                if transient(exc):
+                    detail = (f"the Chroma server at {cfg.location} did not answer after {cfg.retries} retries "
+                              f"({detail}); the next run tries again")
+                replies.put((kind, source, f"{type(exc).__name__}: {detail}"))
         if batch[-1] is _STOP:
             return
 

@@ -43,6 +43,7 @@ class RunSummary:
     seconds: float = 0.0
     failures: list[DocumentResult] = field(default_factory=list)
     too_large: list[DocumentResult] = field(default_factory=list)  # skipped by --max-file-size
+    error: str | None = None  # the run's own failure (a listing that broke off), beside the documents'
 
     def add(self, result: DocumentResult) -> None:
         if result.status == "failed":
@@ -61,7 +62,7 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.error else 0
 
     def line(self) -> str:
         too_large = f" ({len(self.too_large)} over --max-file-size)" if self.too_large else ""
@@ -80,6 +81,7 @@ class RunSummary:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code,
+            "error": self.error,
             "failures": [
                 {
                     "key": r.ref.key,

@@ -24,7 +24,7 @@ def safe_relative_path(rel_key: str) -> PurePosixPath:
     segments = rel_key.split("/")
     for segment in segments:
         if segment in ("", ".", ".."):
-            raise UnsafeKey(f"key has an empty, '.' or '..' path segment; rename the object")
+            raise UnsafeKey("key has an empty, '.' or '..' path segment; rename the object")
         if len(segment.encode()) > MAX_SEGMENT_BYTES:
             raise UnsafeKey(f"a key segment is longer than {MAX_SEGMENT_BYTES} bytes; rename the object")
     return PurePosixPath(*segments)

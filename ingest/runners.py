@@ -23,7 +23,7 @@ from connectors.base import Reader
 from connectors.chroma import IndexedDocument
 from connectors.json_out import chunks_path, chunks_source, commit, output_path, pending_path, read_stamp, staleness
 from ingest.config import RunConfig
-from ingest.errors import ConfigError, DocumentError
+from ingest.errors import ConfigError, DocumentError, ListingError
 from ingest.index import IndexWriter
 from ingest.models import DocumentRef, DocumentResult, RunSummary
 from ingest.paths import safe_relative_path
@@ -154,6 +154,9 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
                 log.warning("skipped %s: %s", printable(result.ref.key), result.message)
             else:
                 log.info("%s %s", result.status, printable(result.ref.key))
+    summary.error = dispatcher.listing_error
+    if summary.error:
+        log.error("ERROR %s; the next run goes on from here", summary.error)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -205,6 +208,7 @@ class _Dispatcher:
         self.model_loaded = threading.Event()
         self.model_error: str | None = None
         self.in_flight = 0
+        self.listing_error: str | None = None
         if writer:
             writer.forward_replies(self._reply)
 
@@ -223,17 +227,20 @@ class _Dispatcher:
     def results(self, reader: Reader) -> Iterator[tuple[DocumentResult, int]]:
         pool = None
         listed: set[str] = set()
-        for ref in reader.list():
-            listed.add(ref.source_url)
-            result, _ = plan(ref, self.cfg, self.indexed, self.ledger)
-            if result is not None:
-                yield result, len(listed)
-                continue
-            pool = pool or self.start_pool()
-            pool.submit(ref, self.cfg)
-            self.in_flight += 1
-            yield from self._drain(len(listed), until=2 * self.cfg.num_processes)
-        scope = reader.scope() if self.cfg.sync_deletes else None
+        try:
+            for ref in reader.list():
+                listed.add(ref.source_url)
+                result, _ = plan(ref, self.cfg, self.indexed, self.ledger)
+                if result is not None:
+                    yield result, len(listed)
+                    continue
+                pool = pool or self.start_pool()
+                pool.submit(ref, self.cfg)
+                self.in_flight += 1
+                yield from self._drain(len(listed), until=2 * self.cfg.num_processes)
+        except ListingError as exc:  # finish what was listed; an incomplete listing deletes nothing
+            self.listing_error = exc.message
+        scope = reader.scope() if self.cfg.sync_deletes and not self.listing_error else None
         if scope is not None:
             for source, rel_path in gone(self.cfg, scope, listed, self.indexed, self.ledger):
                 for result in self._delete(source, rel_path):

@@ -163,3 +163,22 @@ def corpus():
 def copy_examples(dest: Path) -> Path:
     shutil.copytree(EXAMPLES, dest)
     return dest
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    port = free_port()
+    log = (tmp_path / "chroma-server.log").open("w")
+    process = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path",
+                                str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    yield port
+    process.terminate()
+    process.wait(10)

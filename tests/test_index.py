@@ -3,14 +3,9 @@ exactly the current chunks of the bucket, run after run."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import chromadb
-import pytest
-import requests
 from click.testing import CliRunner
 
 from conftest import EXAMPLES, free_port, main_command, summary
@@ -144,25 +139,6 @@ def test_plain_chromadb_reads_the_collection_with_langchain_metadata_names(s3, b
     assert found["documents"][0][0]
 
 
-@pytest.fixture
-def chroma_server(tmp_path):
-    port = free_port()
-    log = (tmp_path / "chroma-server.log").open("w")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path",
-                                str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.3)
-    yield port
-    process.terminate()
-    process.wait(10)
-
-
 def test_chroma_server(s3, bucket, ingest, tmp_path, chroma_server):
     upload(s3, bucket, ["reports/fake-memo.pdf", "fake.docx"])
     args = ("--s3-url", f"s3://{bucket}/docs/", "--chroma-host", "127.0.0.1", "--chroma-port", str(chroma_server))
@@ -182,7 +158,7 @@ def test_unreachable_chroma_server_is_a_config_error(s3, bucket, ingest):
     upload(s3, bucket, ["fake.docx"])
     port = free_port()
     result = ingest("--s3-url", f"s3://{bucket}/docs/", "--chroma-host", "127.0.0.1", "--chroma-port", str(port),
-                    vectors=True)
+                    "--retries", "1", vectors=True)
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: Cannot reach the Chroma server at http://127.0.0.1:{port}: start it (chroma run --host 127.0.0.1 "

@@ -1,0 +1,14 @@
+"""One retry policy for what boto3 does not retry by itself: S3 response bodies cut off mid-stream, and the Chroma
+server. Exponential backoff with full jitter (0.5 s, 1 s, 2 s, ... up to 20 s between tries); only errors the
+caller calls transient are retried, and the last one is raised as it was."""
+from __future__ import annotations
+
+from typing import Callable
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+
+def retrying(retries: int, transient: Callable[[BaseException], bool]) -> Retrying:
+    """Call the result with a function and its arguments: ``retrying(5, transient)(upload, batch)``."""
+    return Retrying(stop=stop_after_attempt(retries + 1), wait=wait_random_exponential(multiplier=0.5, max=20),
+                    retry=retry_if_exception(transient), reraise=True)
