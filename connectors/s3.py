@@ -30,9 +30,10 @@ from botocore.exceptions import (
 
 from connectors.base import selected
 from ingest.config import RunConfig, SourceConfig
-from ingest.errors import ConfigError, DocumentError, ListingError, redact_url
+from ingest.errors import ConfigError, DocumentError, ListingError
+from ingest.redact import redact_url
 from ingest.models import DocumentRef
-from ingest.paths import safe_relative_path
+from ingest.paths import download_name
 from ingest.retry import retrying
 
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
@@ -115,7 +116,7 @@ class S3Reader:
 
     def fetch(self, ref: DocumentRef) -> Path:
         """Download ``ref``'s version, or reuse an earlier download of the same size and last-modified time."""
-        path = self.download_dir / self.source.bucket / safe_relative_path(ref.key)
+        path = self.download_dir / self.source.bucket / download_name(ref.key)
         mtime = datetime.fromisoformat(ref.last_modified).timestamp()
         if not self.re_download and path.is_file():
             stat = path.stat()

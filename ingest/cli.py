@@ -26,7 +26,8 @@ from ingest.config import (  # noqa: E402
     CHUNKINGS, DEFAULT_EMBEDDING_MODEL, STRATEGIES, ChunkConfig, IndexConfig, Limits, PartitionConfig, RunConfig,
     SourceConfig,
 )
-from ingest.errors import ConfigError, redact_url  # noqa: E402
+from ingest.errors import ConfigError  # noqa: E402
+from ingest.redact import RedactingFormatter, redact, redact_url  # noqa: E402
 from ingest.files import atomic_write_text  # noqa: E402
 
 EXIT_CONFIG = 2
@@ -57,7 +58,7 @@ def _default_download_dir() -> Path:
 
 def _configure_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s" if verbose < 2 else "%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(message)s" if verbose < 2 else "%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose >= 2 else logging.ERROR, handlers=[handler], force=True)
     logging.getLogger("ingest").setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
     if verbose == 1:
@@ -79,7 +80,7 @@ def cli():
 
 
 def config_error(exc: ConfigError) -> click.ClickException:
-    error = click.ClickException(exc.message)
+    error = click.ClickException(redact(exc.message))
     error.exit_code = EXIT_CONFIG
     return error
 
@@ -137,8 +138,9 @@ chroma_options = option_group(
                    "(AWS_* variables, AWS_PROFILE, instance role).")
 @click.option("--download-dir", type=click.Path(file_okay=False, path_type=Path), default=_default_download_dir,
               envvar="INGEST_DOWNLOAD_DIR", show_envvar=True, show_default="~/.cache/ingest/downloads",
-              help="Where S3 objects are downloaded, mirroring bucket/key. A copy with the object's size and "
-                   "last-modified time is reused instead of downloaded again.")
+              help="Where S3 objects are downloaded, as <dir>/<bucket>/<hash of the key>.<extension> (no key can "
+                   "reach outside it or share a file with another). A copy with the object's size and last-modified "
+                   "time is reused instead of downloaded again.")
 @click.option("--re-download/--no-re-download", default=False, envvar="INGEST_RE_DOWNLOAD", show_envvar=True,
               help="Download every object to process even when a matching copy is in --download-dir.")
 @click.option("--preserve-downloads", is_flag=True, envvar="INGEST_PRESERVE_DOWNLOADS", show_envvar=True,

@@ -51,10 +51,3 @@ class EmptyDocument(DocumentError):
     def __init__(self, message: str, stage: str = "partition", error_type: str | None = None, transient: bool = False):
         super().__init__(message, stage, error_type, transient)
 
-
-def redact_url(url: str | None) -> str | None:
-    """A URL without its user:password part: for anything that is printed, logged or stored."""
-    if not url or "@" not in url.partition("://")[2].partition("/")[0]:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.partition('@')[2]}"

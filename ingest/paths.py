@@ -1,6 +1,7 @@
 """Object keys are untrusted input: map them to relative paths that stay inside their folder, or refuse them."""
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from pathlib import PurePosixPath
 
@@ -28,3 +29,40 @@ def safe_relative_path(rel_key: str) -> PurePosixPath:
         if len(segment.encode()) > MAX_SEGMENT_BYTES:
             raise UnsafeKey(f"a key segment is longer than {MAX_SEGMENT_BYTES} bytes; rename the object")
     return PurePosixPath(*segments)
+
+
+def download_name(key: str) -> str:
+    """A download's file name: a hash of the whole key, so that no two keys share one (``x`` and ``x/y``, ``A`` and
+    ``a``) whatever the key holds, plus its extension, which unstructured reads to tell the file type."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    suffix = PurePosixPath(key.rsplit("/", 1)[-1]).suffix
+    safe = suffix if len(suffix) <= 16 and suffix[1:].isalnum() and suffix.isascii() else ""
+    return digest + safe
+
+
+class OutputClaims:
+    """The output files and folders taken so far in a run, compared as a case-insensitive, Unicode-normalising file
+    system (macOS, Windows, many network shares) compares names: of two keys that would overwrite each other's
+    outputs there (``Report.pdf`` and ``report.pdf``; ``x`` and ``x.json/y``), the first listed wins and the other
+    is refused."""
+
+    def __init__(self):
+        self._files: dict[str, str] = {}
+        self._folders: dict[str, str] = {}
+
+    def claim(self, key: str, rel_path: PurePosixPath) -> None:
+        files = [_folded(f"{rel_path}{suffix}") for suffix in (".json", ".chunks.jsonl")]
+        folders = [_folded(str(parent)) for parent in rel_path.parents if str(parent) != "."]
+        owner = next((self._files.get(name) or self._folders.get(name) for name in files
+                      if name in self._files or name in self._folders), None)
+        owner = owner or next((self._files[name] for name in folders if name in self._files), None)
+        if owner is not None and owner != key:
+            raise UnsafeKey(f"its outputs would overwrite those of {owner!r} on a case-insensitive or normalising "
+                            "file system; rename one of the two", error_type="KeyCollision")
+        self._files.update(dict.fromkeys(files, key))
+        for name in folders:
+            self._folders.setdefault(name, key)
+
+
+def _folded(path: str) -> str:
+    return unicodedata.normalize("NFC", path).casefold()

@@ -13,6 +13,7 @@ from ingest.config import RunConfig
 from ingest.errors import DocumentError
 from ingest.models import DocumentRef, DocumentResult
 from ingest.partition import partition_file
+from ingest.redact import redact
 
 
 @lru_cache(maxsize=2)
@@ -56,7 +57,9 @@ def process_document(ref: DocumentRef, cfg: RunConfig,
 
 
 def failed(ref: DocumentRef, exc: Exception, stage: str, seconds: float = 0.0) -> DocumentResult:
+    """A document's failure as a result; its message goes to logs, the ledger and the summary, so it is redacted."""
     if isinstance(exc, DocumentError):
-        return DocumentResult(ref, "failed", exc.stage, exc.error_type, exc.message, exc.transient, seconds=seconds)
+        return DocumentResult(ref, "failed", exc.stage, exc.error_type, redact(exc.message), exc.transient,
+                              seconds=seconds)
     message = (str(exc).strip().splitlines() or [""])[0][:300] or repr(exc)
-    return DocumentResult(ref, "failed", stage, type(exc).__name__, message, seconds=seconds)
+    return DocumentResult(ref, "failed", stage, type(exc).__name__, redact(message), seconds=seconds)

@@ -26,7 +26,7 @@ from ingest.config import RunConfig
 from ingest.errors import ConfigError, DocumentError, ListingError
 from ingest.index import IndexWriter
 from ingest.models import DocumentRef, DocumentResult, RunSummary
-from ingest.paths import safe_relative_path
+from ingest.paths import OutputClaims, safe_relative_path
 from ingest.pipeline import failed, process_document
 from ingest.state import Ledger
 from ingest.workers import WorkerPool
@@ -36,14 +36,15 @@ GAVE_UP = "GaveUp"
 TOO_LARGE = "TooLarge"
 
 
-def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument],
-         ledger: Ledger | None) -> tuple[DocumentResult | None, str]:
+def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument], ledger: Ledger | None,
+         claims: OutputClaims) -> tuple[DocumentResult | None, str]:
     """What to do with a listed document: a final result (skipped, refused, given up) or None to process it, and
     the reason in a few words."""
     try:
         out = output_path(cfg.output_dir, ref.rel_path)
-    except Exception as exc:  # noqa: BLE001 - an unsafe key fails alone
-        return failed(ref, exc, "plan"), "unsafe key"
+        claims.claim(ref.key, safe_relative_path(ref.rel_path))
+    except DocumentError as exc:  # an unsafe key fails alone
+        return failed(ref, exc, "plan"), "unsafe key" if exc.error_type == "UnsafeKey" else "key collision"
     limit = cfg.limits.max_file_size_mb
     if limit and ref.size > limit * 2**20:
         message = f"{ref.size / 2**20:.3g} MB is over --max-file-size {limit:g} MB; not downloaded"
@@ -172,9 +173,10 @@ def preview(cfg: RunConfig, reader: Reader, ledger: Ledger | None) -> Iterator[t
     """``--dry-run``: ``(action, key, reason)`` for every listed document and every deletion, doing nothing."""
     indexed = _read_index(cfg) if cfg.index.enabled else {}
     listed: set[str] = set()
+    claims = OutputClaims()
     for ref in reader.list():
         listed.add(ref.source_url)
-        result, reason = plan(ref, cfg, indexed, ledger)
+        result, reason = plan(ref, cfg, indexed, ledger, claims)
         action = "process" if result is None else "skip" if result.status == "skipped" else "fail"
         yield action, ref.key, reason
     scope = reader.scope() if cfg.sync_deletes else None
@@ -227,10 +229,11 @@ class _Dispatcher:
     def results(self, reader: Reader) -> Iterator[tuple[DocumentResult, int]]:
         pool = None
         listed: set[str] = set()
+        claims = OutputClaims()
         try:
             for ref in reader.list():
                 listed.add(ref.source_url)
-                result, _ = plan(ref, self.cfg, self.indexed, self.ledger)
+                result, _ = plan(ref, self.cfg, self.indexed, self.ledger, claims)
                 if result is not None:
                     yield result, len(listed)
                     continue

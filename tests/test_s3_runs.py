@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from unstructured.staging.base import elements_from_json
 
+from ingest.paths import download_name
+
 from conftest import EXAMPLES, FIXTURES, summary, upload_folder
 
 
@@ -140,7 +142,7 @@ def test_corrupt_pdf_fails_alone_with_exit_1(s3, bucket, ingest, tmp_path):
     assert failure["error_type"] and failure["message"]
     assert f"FAILED in/corrupt.pdf [partition] {failure['error_type']}: " in result.stderr
     # the failed document's download is kept for the retry; the others are removed
-    assert [p.name for p in (tmp_path / "downloads").rglob("*") if p.is_file()] == ["corrupt.pdf"]
+    assert [p.name for p in (tmp_path / "downloads").rglob("*") if p.is_file()] == [download_name("in/corrupt.pdf")]
 
 
 def test_hostile_keys_never_leave_their_folders(s3, bucket, ingest, tmp_path):
@@ -163,10 +165,34 @@ def test_hostile_keys_never_leave_their_folders(s3, bucket, ingest, tmp_path):
         in result.stderr
 
 
+def test_keys_that_would_share_an_output_or_a_download_never_overwrite_each_other(s3, bucket, ingest, tmp_path):
+    """Case-insensitive and Unicode-normalising file systems (macOS, Windows) would give these pairs one file."""
+    keys = {"dup/Report.txt": None, "dup/report.txt": "dup/Report.txt",
+            "dup/cafe\u0301.txt": None, "dup/caf\u00e9.txt": "dup/cafe\u0301.txt",  # NFD and NFC of one name
+            "nest/x": None, "nest/x/y": None,  # a file and a folder of one name: fine, downloads are hashed
+            "nest/x.json/y": "nest/x"}  # its folder would be the element JSON of nest/x
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=f"The document stored at {key}.".encode())
+
+    result = ingest("--s3-url", f"s3://{bucket}/", "--summary-json", str(tmp_path / "s.json"))
+
+    assert result.exit_code == 1
+    failures = {f["key"]: f for f in json.loads((tmp_path / "s.json").read_text())["failures"]}
+    assert {key: (f["stage"], f["error_type"]) for key, f in failures.items()} == {
+        key: ("plan", "KeyCollision") for key, owner in keys.items() if owner}
+    assert failures["dup/report.txt"]["message"] == (
+        "its outputs would overwrite those of 'dup/Report.txt' on a case-insensitive or normalising file system; "
+        "rename one of the two")
+    for key, owner in keys.items():
+        if owner is None:
+            [element] = elements_from_json(filename=str(tmp_path / "out" / f"{key}.json"))
+            assert element.text == f"The document stored at {key}."
+
+
 def test_download_reuse_and_re_download(s3, bucket, ingest, tmp_path, recorder):
     s3.upload_file(str(EXAMPLES / "reports" / "fake-memo.pdf"), bucket, "memo.pdf")
     assert ingest("--s3-url", f"s3://{bucket}/", "--preserve-downloads").exit_code == 0
-    assert (tmp_path / "downloads" / bucket / "memo.pdf").is_file()
+    assert (tmp_path / "downloads" / bucket / download_name("memo.pdf")).is_file()
 
     recorder.start()
     assert ingest("--s3-url", f"s3://{bucket}/", "--preserve-downloads", "--reprocess").exit_code == 0
@@ -175,7 +201,7 @@ def test_download_reuse_and_re_download(s3, bucket, ingest, tmp_path, recorder):
     recorder.start()
     assert ingest("--s3-url", f"s3://{bucket}/", "--reprocess", "--re-download").exit_code == 0
     assert len(recorder.object_gets(bucket)) == 1
-    assert not (tmp_path / "downloads" / bucket / "memo.pdf").exists()  # not preserved this time
+    assert not (tmp_path / "downloads" / bucket / download_name("memo.pdf")).exists()  # not preserved this time
 
 
 @pytest.mark.slow
@@ -207,6 +233,6 @@ def test_fast_strategy_on_a_scan_is_a_failure_not_an_empty_success(s3, bucket, i
     result = ingest("--s3-url", f"s3://{bucket}/", "--strategy", "fast")
 
     assert result.exit_code == 1
-    assert ("FAILED scan.pdf [partition] EmptyDocument: no elements extracted: strategy fast found no text "
-            "(for scans use --strategy auto or ocr_only)") in result.stderr
+    assert ("FAILED scan.pdf [partition] EmptyDocument: no text layer (a scan?) and strategy fast does no OCR: "
+            "try --strategy auto or ocr_only") in result.stderr
     assert not (tmp_path / "out" / "scan.pdf.json").exists()

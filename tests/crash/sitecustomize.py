@@ -8,14 +8,14 @@ INGEST_TEST_KILL_MID set, after storing one chunk of the document). The driver's
 INGEST_TEST_FAULT="name-part=action[,...]" makes a worker misbehave when it partitions a file whose name contains
 name-part: segfault, exit (os._exit), hang (sleep an hour) or hog (allocate memory until stopped).
 """
+import functools
+import importlib
 import os
+import signal
+import time
 
 _target = os.environ.get("INGEST_TEST_KILL_AT")
 if _target:
-    import functools
-    import importlib
-    import signal
-
     _module_name, _, _qualname = _target.partition(":")
     _after = int(os.environ.get("INGEST_TEST_KILL_AFTER", "1"))
     _module = importlib.import_module(_module_name)
@@ -41,10 +41,6 @@ if _target:
 
 _fault = os.environ.get("INGEST_TEST_FAULT")  # "name-part=action": a worker misbehaves on matching documents
 if _fault:
-    import functools
-    import signal
-    import time
-
     import ingest.partition
 
     _faults = dict(item.split("=", 1) for item in _fault.split(","))
