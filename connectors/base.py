@@ -21,8 +21,9 @@ class Reader(Protocol):
     def list(self) -> Iterator[DocumentRef]:
         """Every document under the source, one page of the listing at a time."""
 
-    def fetch(self, ref: DocumentRef) -> Path:
-        """A local file with the content of ``ref``; raises DocumentError at stage ``fetch``."""
+    def fetch(self, ref: DocumentRef, reuse: bool = False) -> Path:
+        """A local file with the content of ``ref``; raises DocumentError at stage ``fetch``. ``reuse``: a copy
+        made earlier in this run is good whatever ``--re-download`` says."""
 
 
 def selected(rel_path: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:

@@ -5,8 +5,10 @@ the skip decision needs nothing but the output folder.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 from ingest.files import atomic_write_text
@@ -26,6 +28,30 @@ def chunks_path(output_dir: Path, rel_path: str) -> Path:
 def pending_path(path: Path) -> Path:
     """Where an element JSON waits until its document's vectors are stored; ``commit`` moves it into place."""
     return path.with_name(f".{path.name}.pending")
+
+
+def parts_dir(output_dir: Path, source_url: str) -> Path:
+    """Where the page ranges of a long PDF leave their elements until the merge: under the run's lock, by a hash
+    of the URL (a run that dies leaves it behind; the next run clears the folder at its start)."""
+    digest = hashlib.sha256(source_url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return output_dir / ".ingest" / "parts" / digest
+
+
+def write_part(folder: Path, pages: tuple[int, int], elements: list) -> None:
+    """One range's elements, as unstructured writes (and reads back) element JSON."""
+    from unstructured.staging.base import elements_to_json
+
+    atomic_write_text(folder / f"{pages[0]:06d}.json", elements_to_json(elements))
+
+
+def read_part(folder: Path, pages: tuple[int, int]) -> list:
+    from unstructured.staging.base import elements_from_json
+
+    return elements_from_json(filename=str(folder / f"{pages[0]:06d}.json"))
+
+
+def remove_parts(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def commit(path: Path) -> None:

@@ -43,7 +43,7 @@ class LocalReader:
                 if selected(rel_path, self.source.include, self.source.exclude):
                     yield self._ref(path, rel_path)
 
-    def fetch(self, ref: DocumentRef) -> Path:
+    def fetch(self, ref: DocumentRef, reuse: bool = False) -> Path:
         return Path(ref.source_url)
 
     def _ref(self, path: Path, rel_path: str) -> DocumentRef:

@@ -115,11 +115,12 @@ class S3Reader:
                     continue  # folder markers are not documents
                 yield self._ref(key, rel_path, obj["ETag"], obj["Size"], obj["LastModified"])
 
-    def fetch(self, ref: DocumentRef) -> Path:
-        """Download ``ref``'s version, or reuse an earlier download of the same size and last-modified time."""
+    def fetch(self, ref: DocumentRef, reuse: bool = False) -> Path:
+        """Download ``ref``'s version, or reuse an earlier download of the same size and last-modified time (with
+        ``--re-download`` only when ``reuse`` says this run made it: a prefetch, or a long PDF's earlier task)."""
         path = self.download_dir / self.source.bucket / download_name(ref.key)
         mtime = datetime.fromisoformat(ref.last_modified).timestamp()
-        if not self.re_download and path.is_file():
+        if (reuse or not self.re_download) and path.is_file():
             stat = path.stat()
             if stat.st_size == ref.size and stat.st_mtime == mtime:
                 return path

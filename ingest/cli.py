@@ -31,6 +31,7 @@ from ingest.redact import RedactingFormatter, redact, redact_url  # noqa: E402
 from ingest.files import atomic_write_text  # noqa: E402
 
 EXIT_CONFIG = 2
+DEFAULT_SPLIT_PAGES = 50
 EXIT_LOCKED = 3
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
 
@@ -151,6 +152,10 @@ chroma_options = option_group(
                    "version (ETag and size) with the same partition settings is skipped without a download.")
 @click.option("--num-processes", type=click.IntRange(min=1), default=2, show_default=True,
               envvar="INGEST_NUM_PROCESSES", show_envvar=True, help="Worker processes that partition documents.")
+@click.option("--split-pages", type=click.IntRange(min=0), default=DEFAULT_SPLIT_PAGES, show_default=True,
+              envvar="INGEST_SPLIT_PAGES", show_envvar=True, metavar="N",
+              help="A PDF with more pages is partitioned as ranges of N pages spread over the workers, then merged "
+                   "into the same outputs an unsplit run gives. 0: never split.")
 @click.option("--doc-timeout", type=click.FloatRange(min=0), default=Limits.doc_timeout, show_default=True,
               envvar="INGEST_DOC_TIMEOUT", show_envvar=True, metavar="SECONDS",
               help="A document that takes longer fails with Timeout; its worker is stopped and replaced. 0: no limit.")
@@ -219,7 +224,7 @@ chroma_options = option_group(
 @click.option("-v", "--verbose", count=True, help="-v: a line per document; -vv: debug logs of every library.")
 @click.version_option(__version__, "--version", prog_name="ingest")
 def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, preserve_downloads,
-        structured_output_dir, reprocess, num_processes, doc_timeout, max_memory, max_tasks_per_worker,
+        structured_output_dir, reprocess, num_processes, split_pages, doc_timeout, max_memory, max_tasks_per_worker,
         max_file_size, strategy, hi_res_model, languages, include, exclude,
         retries, summary_json, chunking, max_characters, overlap, combine_text_under, embedding_model,
         embedding_batch_size, chroma_path, chroma_host, chroma_port, collection, embedding_device, no_vectors,
@@ -261,6 +266,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         max_attempts=max_attempts,
         retry_failed=retry_failed,
         limits=Limits(doc_timeout, max_memory, max_tasks_per_worker, max_file_size),
+        split_pages=split_pages,
     )
     from connectors import make_reader
     from ingest import chunking as chunkers

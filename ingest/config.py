@@ -96,6 +96,7 @@ class RunConfig:
     max_attempts: int = 3
     retry_failed: bool = False
     limits: Limits = Limits()
+    split_pages: int = 0  # PDFs with more pages are partitioned as ranges of this many pages in parallel; 0: never
 
     @property
     def chunks_enabled(self) -> bool:

@@ -17,9 +17,22 @@ class DocumentRef:
 
 
 @dataclass(frozen=True)
+class Task:
+    """One unit of a worker's work: a whole document, one page range of a PDF too long to do in one piece, or the
+    merge of those ranges into the document's outputs."""
+
+    ref: DocumentRef
+    kind: str = "document"  # "document" | "range" | "merge"
+    pages: tuple[int, int] = (0, 0)  # a range's pages, [first, last) counted from 0
+    strategy: str = ""  # a range's strategy: the one the whole document resolved to
+    ranges: tuple[tuple[int, int], ...] = ()  # a merge's ranges, in page order
+    prefetched: bool = False  # the driver has downloaded the object already
+
+
+@dataclass(frozen=True)
 class DocumentResult:
     ref: DocumentRef
-    status: str  # "processed" | "skipped" | "failed" | "deleted"
+    status: str  # "processed" | "skipped" | "failed" | "deleted"; between driver and workers also "split" | "part"
     stage: str | None = None  # where it failed: plan, fetch, partition, write
     error_type: str | None = None
     message: str | None = None
@@ -30,6 +43,8 @@ class DocumentResult:
     seconds: float = 0.0
     output_path: str | None = None
     records: list[dict] | None = field(default=None, repr=False)  # chunk records on their way to the index
+    ranges: tuple[tuple[int, int], ...] = ()  # "split": the page ranges to partition apart
+    strategy: str = ""  # "split": the strategy the whole document resolved to
 
 
 @dataclass

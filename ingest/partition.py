@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -63,22 +64,100 @@ def _check_tesseract(cfg: PartitionConfig) -> None:
 
 def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> tuple[list, int]:
     """The document's elements and its page count; no elements is an error, never an empty success."""
-    from unstructured.partition.auto import partition
+    return counted(_partition(path, filename, cfg), path, cfg)
 
-    try:
-        elements = partition(
-            filename=str(path),
-            metadata_filename=filename,
-            strategy=cfg.strategy,
-            hi_res_model_name=cfg.hi_res_model,
-            languages=list(cfg.languages),
-        )
-    except Exception as exc:
-        raise _explained(exc, path) from None
+
+def counted(elements: list, path: Path, cfg: PartitionConfig) -> tuple[list, int]:
     if not elements:
         raise EmptyDocument(_empty_reason(path, cfg))
     pages = max((element.metadata.page_number or 1 for element in elements), default=1)
     return elements, pages
+
+
+def _partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "", first_page: int = 1) -> list:
+    from unstructured.partition.auto import partition
+
+    numbering = {"starting_page_number": first_page} if first_page != 1 else {}
+    try:
+        return partition(
+            filename=str(path),
+            metadata_filename=filename,
+            strategy=strategy or cfg.strategy,
+            hi_res_model_name=cfg.hi_res_model,
+            languages=list(cfg.languages),
+            **numbering,
+        )
+    except Exception as exc:
+        raise _explained(exc, path) from None
+
+
+def page_ranges(path: Path, cfg: PartitionConfig, split_pages: int) -> tuple[tuple[tuple[int, int], ...], str]:
+    """For a PDF of more than ``split_pages`` pages: ranges of that many pages, and the strategy the whole document
+    resolves to (``auto`` chooses per file, so every range must use the whole document's choice to give what an
+    unsplit run gives). Nothing for other files, short PDFs, and PDFs unstructured judges too complex for text
+    extraction (a whole-document decision)."""
+    if not split_pages or not _is_pdf(path):
+        return (), ""
+    import pypdfium2
+    from unstructured.partition.pdf import is_pdf_too_complex
+    from unstructured.partition.strategies import determine_pdf_or_image_strategy
+
+    try:
+        pdf = pypdfium2.PdfDocument(str(path))
+    except pypdfium2.PdfiumError:
+        return (), ""  # partitioning it whole reports what is wrong
+    try:
+        count = len(pdf)
+        if count <= split_pages or is_pdf_too_complex(filename=str(path)):
+            return (), ""
+        strategy = cfg.strategy
+        if strategy == "auto":
+            has_text = any(page.get_textpage().get_text_range().strip() for page in pdf)
+            strategy = str(determine_pdf_or_image_strategy(strategy, pdf_text_extractable=has_text))
+    finally:
+        pdf.close()
+    return tuple((first, min(first + split_pages, count)) for first in range(0, count, split_pages)), strategy
+
+
+def partition_pages(path: Path, filename: str, cfg: PartitionConfig, pages: tuple[int, int], strategy: str,
+                    folder: Path) -> list:
+    """Elements of ``pages`` ([first, last), from 0) of a PDF, numbered as in the whole document. The pages are
+    copied to a PDF of their own (with the original's modification time, which unstructured records)."""
+    import pypdfium2
+
+    first, last = pages
+    folder.mkdir(parents=True, exist_ok=True)
+    piece = folder / f"pages-{first:06d}.pdf"
+    source, copy = pypdfium2.PdfDocument(str(path)), pypdfium2.PdfDocument.new()
+    try:
+        copy.import_pages(source, list(range(first, last)))
+        copy.save(str(piece))
+    finally:
+        copy.close()
+        source.close()
+    stat = path.stat()
+    os.utime(piece, (stat.st_atime, stat.st_mtime))
+    try:
+        return _partition(piece, filename, cfg, strategy, first + 1)
+    finally:
+        piece.unlink(missing_ok=True)
+
+
+def merged(parts: list[list]) -> list:
+    """The elements of consecutive page ranges as one document: unstructured's element ids already depend only on
+    text, page and position on the page; the one link across pages, each element's parent, is set again over the
+    whole sequence, as partitioning does."""
+    from unstructured.partition.common.metadata import set_element_hierarchy
+
+    elements = [element for part in parts for element in part]
+    for element in elements:
+        element.metadata.parent_id = None
+    return set_element_hierarchy(elements)
+
+
+def _is_pdf(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(1024).lstrip().startswith(b"%PDF")
 
 
 _PDF_PARSER_ERRORS = ("PDFPageCountError", "PdfiumError", "PDFSyntaxError", "PSEOF", "PdfReadError")
@@ -91,9 +170,8 @@ def _explained(exc: Exception, path: Path) -> Exception:
     if type(exc).__name__ == "UnsupportedFileFormatError":
         return DocumentError(f"unstructured does not read this type of file ({detail}); --exclude it",
                              "partition", "UnsupportedType")
-    with path.open("rb") as handle:
-        if not handle.read(1024).lstrip().startswith(b"%PDF"):
-            return exc
+    if not _is_pdf(path):
+        return exc
     import pypdfium2
 
     try:

@@ -7,12 +7,14 @@ from functools import lru_cache
 from typing import Callable
 
 from connectors import make_reader
-from connectors.json_out import chunks_path, output_path, pending_path, write_chunks, write_elements
+from connectors.json_out import (
+    chunks_path, output_path, parts_dir, pending_path, read_part, remove_parts, write_chunks, write_elements, write_part,
+)
 from ingest.chunking import chunk, chunk_records
 from ingest.config import RunConfig
 from ingest.errors import DocumentError
-from ingest.models import DocumentRef, DocumentResult
-from ingest.partition import partition_file
+from ingest.models import DocumentRef, DocumentResult, Task
+from ingest.partition import counted, merged, page_ranges, partition_file, partition_pages
 from ingest.redact import redact
 
 
@@ -21,13 +23,16 @@ def _reader(cfg: RunConfig):
     return make_reader(cfg)
 
 
-def process_document(ref: DocumentRef, cfg: RunConfig,
-                     on_stage: Callable[[str], None] = lambda stage: None) -> DocumentResult:
-    """With vectors on, the element JSON is left pending: the driver commits it once the vectors are stored.
-    ``on_stage`` hears each stage as it starts (the pool names it when a document is abandoned)."""
+def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambda stage: None) -> DocumentResult:
+    """A worker's whole job for one task. A document is fetched, partitioned, chunked and written; or, for a PDF
+    longer than ``--split-pages``, answered with its page ranges (``split``), which come back as ``range`` tasks
+    (each leaves its elements in the document's parts folder) and then one ``merge`` task, which writes the
+    document's outputs exactly as an unsplit run would. With vectors on, the element JSON is left pending: the
+    driver commits it once the vectors are stored. ``on_stage`` hears each stage as it starts (the pool names it
+    when a task is abandoned)."""
     started = time.monotonic()
-    stage = "plan"
-    records = None
+    ref, stage, records = task.ref, "plan", None
+    filename = ref.key.rsplit("/", 1)[-1]
 
     def enter(name: str) -> str:
         on_stage(name)
@@ -35,11 +40,24 @@ def process_document(ref: DocumentRef, cfg: RunConfig,
 
     try:
         out = output_path(cfg.output_dir, ref.rel_path)
+        parts = parts_dir(cfg.output_dir, ref.source_url)
         reader = _reader(cfg)
         stage = enter("fetch")
-        local = reader.fetch(ref)
+        local = reader.fetch(ref, reuse=task.prefetched or task.kind != "document")
         stage = enter("partition")
-        elements, pages = partition_file(local, ref.key.rsplit("/", 1)[-1], cfg.partition)
+        if task.kind == "range":
+            elements = partition_pages(local, filename, cfg.partition, task.pages, task.strategy, parts)
+            write_part(parts, task.pages, elements)
+            return DocumentResult(ref, "part", elements=len(elements), seconds=time.monotonic() - started)
+        if task.kind == "merge":
+            elements, pages = counted(merged([read_part(parts, pages) for pages in task.ranges]), local,
+                                      cfg.partition)
+        else:
+            ranges, strategy = page_ranges(local, cfg.partition, cfg.split_pages)
+            if ranges:
+                return DocumentResult(ref, "split", ranges=ranges, strategy=strategy,
+                                      seconds=time.monotonic() - started)
+            elements, pages = partition_file(local, filename, cfg.partition)
         fingerprint = cfg.fingerprint()
         if cfg.chunks_enabled:
             stage = enter("chunk")
@@ -47,6 +65,7 @@ def process_document(ref: DocumentRef, cfg: RunConfig,
             write_chunks(chunks_path(cfg.output_dir, ref.rel_path), records)
         stage = enter("write")
         write_elements(pending_path(out) if cfg.index.enabled else out, elements, ref, fingerprint)
+        remove_parts(parts)
         if reader.downloads and not cfg.preserve_downloads:
             local.unlink(missing_ok=True)
     except Exception as exc:  # noqa: BLE001 - one document's failure is a result, never the run's end

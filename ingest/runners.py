@@ -12,7 +12,9 @@ import os
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -21,19 +23,22 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from connectors.base import Reader
 from connectors.chroma import IndexedDocument
-from connectors.json_out import chunks_path, chunks_source, commit, output_path, pending_path, read_stamp, staleness
+from connectors.json_out import (
+    chunks_path, chunks_source, commit, output_path, parts_dir, pending_path, read_stamp, remove_parts, staleness,
+)
 from ingest.config import RunConfig
 from ingest.errors import ConfigError, DocumentError, ListingError
 from ingest.index import IndexWriter
-from ingest.models import DocumentRef, DocumentResult, RunSummary
+from ingest.models import DocumentRef, DocumentResult, RunSummary, Task
 from ingest.paths import OutputClaims, safe_relative_path
-from ingest.pipeline import failed, process_document
+from ingest.pipeline import failed, run_task
 from ingest.state import Ledger
 from ingest.workers import WorkerPool
 
 log = logging.getLogger("ingest")
 GAVE_UP = "GaveUp"
 TOO_LARGE = "TooLarge"
+_SCHEDULING_WINDOW = 1000  # to-do documents sorted biggest first at a time, while the listing streams
 
 
 def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument], ledger: Ledger | None,
@@ -130,6 +135,9 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             stack.callback(writer.close)
             indexed = writer.start()
 
+        remove_parts(cfg.output_dir / ".ingest" / "parts")  # what a run that died left between ranges and merge
+        stack.callback(remove_parts, cfg.output_dir / ".ingest" / "parts")
+
         def start_pool():
             """Before the first document: the model loads in the writer while unstructured loads here."""
             if writer:
@@ -137,10 +145,15 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             prepare()
             if writer:
                 dispatcher.wait_for_model()
-            return stack.enter_context(WorkerPool(cfg.num_processes, cfg.limits, process_document,
-                                                  dispatcher.partitioned))
+            started = time.monotonic()
+            pool = stack.enter_context(WorkerPool(cfg.num_processes, cfg.limits, run_task, dispatcher.partitioned))
+            log.debug("%d workers started in %.0f ms", cfg.num_processes, (time.monotonic() - started) * 1000)
+            return pool
 
-        dispatcher = _Dispatcher(cfg, start_pool, writer, indexed or {}, ledger)
+        prefetch = ThreadPoolExecutor(cfg.num_processes, "ingest-prefetch") if reader.downloads else None
+        if prefetch:
+            stack.callback(prefetch.shutdown, cancel_futures=True)
+        dispatcher = _Dispatcher(cfg, start_pool, writer, indexed or {}, ledger, prefetch)
         for result, listed in dispatcher.results(reader):
             summary.add(result)
             if ledger is not None:  # state last: the result's outputs are already durable
@@ -199,13 +212,25 @@ def _read_index(cfg: RunConfig) -> dict[str, IndexedDocument]:
     return index.indexed()
 
 
+@dataclass
+class _Split:
+    """A long PDF on its way through the pool as page ranges."""
+
+    ranges: tuple[tuple[int, int], ...]
+    pending: set[tuple[int, int]]
+    failure: DocumentResult | None = None
+
+
 class _Dispatcher:
     """Feeds the pool (and the index writer) while the listing streams; at most a few documents wait at once."""
 
-    def __init__(self, cfg: RunConfig, start_pool, writer: IndexWriter | None, indexed, ledger: Ledger | None):
+    def __init__(self, cfg: RunConfig, start_pool, writer: IndexWriter | None, indexed, ledger: Ledger | None,
+                 prefetch: ThreadPoolExecutor | None):
         self.cfg, self.start_pool, self.writer, self.indexed, self.ledger = cfg, start_pool, writer, indexed, ledger
+        self.prefetch, self.pool, self.reader = prefetch, None, None
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.awaiting_index: dict[str, DocumentResult] = {}
+        self.splits: dict[str, _Split] = {}
         self.writer_error: str | None = None
         self.model_loaded = threading.Event()
         self.model_error: str | None = None
@@ -227,9 +252,10 @@ class _Dispatcher:
             raise ConfigError(self.model_error)
 
     def results(self, reader: Reader) -> Iterator[tuple[DocumentResult, int]]:
-        pool = None
+        self.reader = reader
         listed: set[str] = set()
         claims = OutputClaims()
+        waiting: list[DocumentRef] = []
         try:
             for ref in reader.list():
                 listed.add(ref.source_url)
@@ -237,12 +263,13 @@ class _Dispatcher:
                 if result is not None:
                     yield result, len(listed)
                     continue
-                pool = pool or self.start_pool()
-                pool.submit(ref, self.cfg)
-                self.in_flight += 1
-                yield from self._drain(len(listed), until=2 * self.cfg.num_processes)
+                waiting.append(ref)
+                if len(waiting) >= _SCHEDULING_WINDOW:
+                    yield from self._dispatch(waiting, len(listed))
+                    waiting = []
         except ListingError as exc:  # finish what was listed; an incomplete listing deletes nothing
             self.listing_error = exc.message
+        yield from self._dispatch(waiting, len(listed))
         scope = reader.scope() if self.cfg.sync_deletes and not self.listing_error else None
         if scope is not None:
             for source, rel_path in gone(self.cfg, scope, listed, self.indexed, self.ledger):
@@ -250,6 +277,26 @@ class _Dispatcher:
                     yield result, len(listed)
                 yield from self._drain(len(listed), until=2 * self.cfg.num_processes)
         yield from self._drain(len(listed), until=1)
+
+    def _dispatch(self, refs: list[DocumentRef], listed: int) -> Iterator[tuple[DocumentResult, int]]:
+        """Biggest first (by size: pages are known only once a file is here), so that the run does not end on one
+        long document; long PDFs are split besides. With S3, the next documents download while others parse."""
+        for ref in sorted(refs, key=lambda ref: ref.size, reverse=True):
+            self.pool = self.pool or self.start_pool()
+            self.in_flight += 1
+            if self.prefetch:
+                self.prefetch.submit(self._fetch_then_submit, ref)
+            else:
+                self.pool.submit(Task(ref), self.cfg)
+            yield from self._drain(listed, until=2 * self.cfg.num_processes)
+
+    def _fetch_then_submit(self, ref: DocumentRef) -> None:
+        try:
+            self.reader.fetch(ref)
+            prefetched = True
+        except Exception:  # noqa: BLE001 - the worker fetches it again, and reports why that fails
+            prefetched = False
+        self.pool.submit(Task(ref, prefetched=prefetched), self.cfg)
 
     def _drain(self, listed: int, until: int) -> Iterator[tuple[DocumentResult, int]]:
         """Wait for results while ``until`` or more documents are in flight; take the ready ones anyway."""
@@ -272,15 +319,17 @@ class _Dispatcher:
             remove_outputs(self.cfg, rel_path)
             yield from self._finish(DocumentResult(ref, "deleted"))
 
-    def partitioned(self, result: DocumentResult) -> None:
-        self.events.put(("partitioned", result, None))
+    def partitioned(self, task: Task, result: DocumentResult) -> None:
+        self.events.put(("partitioned", (task, result), None))
 
     def _settle(self, event) -> Iterator[DocumentResult]:
         """Final results, once a document is done with every stage."""
         kind, payload, error = event
         if kind == "partitioned":
-            result = payload
-            if result.records is None or result.status == "failed":
+            task, result = payload
+            if result.status == "split" or task.kind == "range":
+                yield from self._ranges(task, result)
+            elif result.records is None or result.status == "failed":
                 yield from self._finish(result)
             elif self.writer_error:
                 yield from self._index_failed(result, self.writer_error)
@@ -302,6 +351,30 @@ class _Dispatcher:
             else:
                 commit(Path(result.output_path))
                 yield from self._finish(dataclasses.replace(result, records=None))
+
+    def _ranges(self, task: Task, result: DocumentResult) -> Iterator[DocumentResult]:
+        """A long PDF's ranges go first in the queue; when all are back, the merge does; the first failure fails
+        the document once, naming its pages, after the ranges still running are back."""
+        source = task.ref.source_url
+        if result.status == "split":
+            self.splits[source] = _Split(result.ranges, set(result.ranges))
+            for pages in reversed(result.ranges):
+                self.pool.submit(Task(task.ref, "range", pages, result.strategy), self.cfg, first=True)
+            return
+        split = self.splits[source]
+        split.pending.discard(task.pages)
+        if result.status == "failed" and split.failure is None:
+            first, last = task.pages
+            split.failure = dataclasses.replace(result, message=f"pages {first + 1}-{last}: {result.message}")
+            split.pending.difference_update(dropped.pages for dropped in self.pool.discard(source))
+        if split.pending:
+            return
+        del self.splits[source]
+        if split.failure:
+            remove_parts(parts_dir(self.cfg.output_dir, source))
+            yield from self._finish(split.failure)
+        else:
+            self.pool.submit(Task(task.ref, "merge", ranges=split.ranges), self.cfg, first=True)
 
     def _index_failed(self, result: DocumentResult, error: str) -> Iterator[DocumentResult]:
         if result.output_path:

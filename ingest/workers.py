@@ -22,7 +22,7 @@ from multiprocess.connection import wait
 
 from ingest.config import Limits
 from ingest.errors import DocumentError
-from ingest.models import DocumentResult
+from ingest.models import DocumentResult, Task
 from ingest.pipeline import failed
 from ingest.process import init_worker
 
@@ -53,11 +53,11 @@ class _Worker:
 
 
 class WorkerPool:
-    """``submit(ref, cfg)`` runs ``function(ref, cfg, on_stage=...)`` in a worker; every document's result, or its
-    failure, reaches ``on_result`` (called from the pool's own thread)."""
+    """``submit(task, cfg)`` runs ``function(task, cfg, on_stage=...)`` in a worker; every task's result, or its
+    failure, reaches ``on_result(task, result)`` (called from the pool's own thread)."""
 
     def __init__(self, processes: int, limits: Limits, function: Callable,
-                 on_result: Callable[[DocumentResult], None]):
+                 on_result: Callable[[Task, DocumentResult], None]):
         self._context = multiprocess.get_context("fork")
         self._function, self._limits, self._on_result = function, limits, on_result
         self._tasks: collections.deque = collections.deque()
@@ -70,13 +70,21 @@ class WorkerPool:
         self._thread = threading.Thread(target=self._supervise, name="ingest-pool", daemon=True)
         self._thread.start()
 
-    def submit(self, ref, cfg) -> None:
+    def submit(self, task: Task, cfg, first: bool = False) -> None:
+        """Queue a task; ``first`` puts it before those waiting (a long PDF's ranges, so that it does not end last)."""
         with self._lock:
-            self._tasks.append((ref, cfg))
+            (self._tasks.appendleft if first else self._tasks.append)((task, cfg))
         if self._broken:
             self._fail_queued()
         else:
             os.write(self._wake_write, b".")
+
+    def discard(self, source_url: str) -> list[Task]:
+        """Drop the queued tasks of one document (its other ranges, once one has failed); return them."""
+        with self._lock:
+            dropped = [task for task, _ in self._tasks if task.ref.source_url == source_url]
+            self._tasks = collections.deque(t for t in self._tasks if t[0].ref.source_url != source_url)
+        return dropped
 
     def close(self) -> None:
         """Let idle workers leave, then kill any that are left (called once every result is in)."""
@@ -129,8 +137,8 @@ class WorkerPool:
     def _fail_queued(self) -> None:
         with self._lock:
             tasks, self._tasks = list(self._tasks), collections.deque()
-        for ref, _ in tasks:
-            self._on_result(failed(ref, DocumentError(self._broken, "worker", "PoolError"), "worker"))
+        for task, _ in tasks:
+            self._on_result(task, failed(task.ref, DocumentError(self._broken, "worker", "PoolError"), "worker"))
 
     def _watch(self) -> None:
         last_sample = 0.0
@@ -166,8 +174,8 @@ class WorkerPool:
                 if kind == "stage":
                     worker.stage = payload
                 else:
-                    worker.task, worker.done = None, worker.done + 1
-                    self._on_result(payload)
+                    (task, _), worker.task, worker.done = worker.task, None, worker.done + 1
+                    self._on_result(task, payload)
         except (EOFError, OSError):
             pass  # it died mid-message: its exit code says how
         if not worker.process.is_alive():
@@ -194,10 +202,10 @@ class WorkerPool:
             self._replace(worker)
 
     def _abandon(self, worker: _Worker, error_type: str, message: str) -> None:
-        ref, _ = worker.task
+        (task, _), worker.task = worker.task, None
         seconds = time.monotonic() - worker.started
-        worker.task = None
-        self._on_result(failed(ref, DocumentError(message, worker.stage, error_type), worker.stage, seconds))
+        error = DocumentError(message, worker.stage, error_type)
+        self._on_result(task, failed(task.ref, error, worker.stage, seconds))
 
     def _replace(self, worker: _Worker) -> None:
         worker.conn.close()

@@ -12,11 +12,14 @@ import uuid
 from pathlib import Path
 
 import boto3
+import chromadb
 import pytest
 import requests
 from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+INGEST = str(Path(sys.executable).parent / "ingest")
 EXAMPLES = ROOT / "examples" / "documents"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -182,3 +185,27 @@ def chroma_server(tmp_path):
     yield port
     process.terminate()
     process.wait(10)
+
+
+def collection_state(path: Path) -> dict:
+    """Everything a reader of the collection sees: id -> (text, metadata)."""
+    coll = chromadb.PersistentClient(path=str(path)).get_or_create_collection("ingest")
+    got = coll.get(include=["documents", "metadatas"])
+    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+
+def output_state(folder: Path) -> dict:
+    """Every output file and its content (the ledger and lock are bookkeeping, not outputs)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".ingest" not in p.relative_to(folder).parts and not p.name.startswith(".")}
+
+
+def run_local(folder: Path, out: Path, *args: str, fault: str | None = None, timeout: float = 300):
+    """The console script as a user runs it, with the test-only fault hook on PYTHONPATH."""
+    env = {**os.environ, "PYTHONPATH": str(TESTS / "crash")}
+    if fault:
+        env["INGEST_TEST_FAULT"] = fault
+    command = [INGEST, "--local-path", str(folder), "--structured-output-dir", str(out), "--no-vectors",
+               "--summary-json", str(out.parent / "summary.json"), *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    return done.returncode, done.stdout, done.stderr, json.loads((out.parent / "summary.json").read_text())

@@ -11,30 +11,16 @@ import sys
 import threading
 from pathlib import Path
 
-import chromadb
 import pytest
 from click.testing import CliRunner
 
-from conftest import EXAMPLES, FIXTURES, main_command, summary
+from conftest import EXAMPLES, FIXTURES, collection_state, main_command, output_state, summary
 
 TESTS = Path(__file__).resolve().parent
 
 
 def status(*args):
     return CliRunner().invoke(main_command(), ["status", *args], catch_exceptions=False)
-
-
-def collection_state(path: Path) -> dict:
-    """Everything a reader of the collection sees: id -> (text, metadata)."""
-    coll = chromadb.PersistentClient(path=str(path)).get_or_create_collection("ingest")
-    got = coll.get(include=["documents", "metadatas"])
-    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
-
-
-def output_state(folder: Path) -> dict:
-    """Every output file and its content (the ledger and lock are bookkeeping, not outputs)."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".ingest" not in p.relative_to(folder).parts and not p.name.startswith(".")}
 
 
 def put_text(s3, bucket, key, text):

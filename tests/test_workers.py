@@ -2,29 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, FIXTURES, copy_examples, summary
+from conftest import EXAMPLES, FIXTURES, copy_examples, run_local, summary
 
-TESTS = Path(__file__).resolve().parent
-INGEST = str(Path(sys.executable).parent / "ingest")
-
-
-def run_local(folder: Path, out: Path, *args: str, fault: str | None = None, timeout: float = 300):
-    """The console script as a user runs it, with the test-only fault hook on PYTHONPATH."""
-    env = {**os.environ, "PYTHONPATH": str(TESTS / "crash")}
-    if fault:
-        env["INGEST_TEST_FAULT"] = fault
-    command = [INGEST, "--local-path", str(folder), "--structured-output-dir", str(out), "--no-vectors",
-               "--summary-json", str(out.parent / "summary.json"), *args]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    return done.returncode, done.stdout, done.stderr, json.loads((out.parent / "summary.json").read_text())
 
 
 def failures(report: dict) -> dict[str, tuple[str, str]]:

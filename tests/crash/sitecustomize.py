@@ -6,7 +6,8 @@ the middle of the run: mid-partition or mid-write in a worker, mid-upsert in the
 INGEST_TEST_KILL_MID set, after storing one chunk of the document). The driver's other processes die with it.
 
 INGEST_TEST_FAULT="name-part=action[,...]" makes a worker misbehave when it partitions a file whose name contains
-name-part: segfault, exit (os._exit), hang (sleep an hour) or hog (allocate memory until stopped).
+name-part (a page range of a long PDF is named "<file>@pages<first>-<last>"): segfault, exit (os._exit), hang
+(sleep an hour) or hog (allocate memory until stopped).
 """
 import functools
 import importlib
@@ -44,12 +45,10 @@ if _fault:
     import ingest.partition
 
     _faults = dict(item.split("=", 1) for item in _fault.split(","))
-    _partition = ingest.partition.partition_file
 
-    @functools.wraps(_partition)
-    def _misbehaving(path, filename, cfg):
+    def _misbehave(name):
         for part, action in _faults.items():
-            if part in filename:
+            if part in name:
                 if action == "segfault":
                     os.kill(os.getpid(), signal.SIGSEGV)
                 elif action == "exit":
@@ -61,6 +60,18 @@ if _fault:
                     while True:
                         hoard.append(bytearray(50 << 20))
                         time.sleep(0.01)
-        return _partition(path, filename, cfg)
 
-    ingest.partition.partition_file = _misbehaving
+    _partition_file, _partition_pages = ingest.partition.partition_file, ingest.partition.partition_pages
+
+    @functools.wraps(_partition_file)
+    def _misbehaving_file(path, filename, cfg):
+        _misbehave(filename)
+        return _partition_file(path, filename, cfg)
+
+    @functools.wraps(_partition_pages)
+    def _misbehaving_pages(path, filename, cfg, pages, strategy, folder):
+        _misbehave(f"{filename}@pages{pages[0] + 1}-{pages[1]}")
+        return _partition_pages(path, filename, cfg, pages, strategy, folder)
+
+    ingest.partition.partition_file = _misbehaving_file
+    ingest.partition.partition_pages = _misbehaving_pages
