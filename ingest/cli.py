@@ -61,7 +61,8 @@ def _configure_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(message)s" if verbose < 2 else "%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose >= 2 else logging.ERROR, handlers=[handler], force=True)
-    logging.getLogger("ingest").setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING
+    logging.getLogger("ingest").setLevel(level)
     if verbose == 1:
         logging.getLogger().setLevel(logging.WARNING)
 

@@ -8,7 +8,8 @@ from typing import Callable
 
 from connectors import make_reader
 from connectors.json_out import (
-    chunks_path, output_path, parts_dir, pending_path, read_part, remove_parts, write_chunks, write_elements, write_part,
+    chunks_path, output_path, parts_dir, pending_path, read_part, remove_parts, write_chunks, write_elements,
+    write_part,
 )
 from ingest.chunking import chunk, chunk_records
 from ingest.config import RunConfig
@@ -53,7 +54,7 @@ def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambd
             elements, pages = counted(merged([read_part(parts, pages) for pages in task.ranges]), local,
                                       cfg.partition)
         else:
-            ranges, strategy = page_ranges(local, cfg.partition, cfg.split_pages)
+            ranges, strategy = page_ranges(local, cfg.partition, cfg.split_pages, cfg.num_processes)
             if ranges:
                 return DocumentResult(ref, "split", ranges=ranges, strategy=strategy,
                                       seconds=time.monotonic() - started)

@@ -17,9 +17,13 @@ def run_script(*args: str) -> str:
 
 @pytest.mark.slow
 def test_partition_benchmark_prints_its_table(corpus):
-    out = run_script("benchmarks/partition_bench.py", "--corpus", str(corpus / "pdf"), "--limit", "2")
-    assert "| raw partition_pdf, 1 process |" in out
-    assert "| ingest --num-processes 2 |" in out
+    out = run_script("benchmarks/partition_bench.py", "--corpus", str(corpus / "pdf"), "--limit", "2", "--repeat",
+                     "1", "--split-pages", "1")
+    assert "| floor: raw partition_pdf, 1 process |" in out
+    assert "| ingest partition only, 2 processes |" in out and "| ingest full pipeline, 2 processes |" in out
+    assert "pool start-up, 2 workers forked" in out
+    assert "outputs byte-identical: True" in out
+    assert "objects downloaded: 0," in out
 
 
 @pytest.mark.slow

@@ -40,8 +40,8 @@ def test_malformed_url(ingest, url, problem):
 def test_missing_bucket(ingest):
     result = ingest("--s3-url", "s3://no-such-bucket-here/docs/")
     assert result.exit_code == 2
-    assert error_line(result) == ("Error: Bucket 'no-such-bucket-here' does not exist (s3://no-such-bucket-here/docs/): "
-                                  "check the bucket name and --endpoint-url")
+    assert error_line(result) == ("Error: Bucket 'no-such-bucket-here' does not exist "
+                                  "(s3://no-such-bucket-here/docs/): check the bucket name and --endpoint-url")
 
 
 def test_no_credentials(ingest, bucket, monkeypatch):

@@ -52,7 +52,8 @@ def test_deletions_only_follow_a_full_listing(s3, bucket, ingest, tmp_path):
     assert ingest("--s3-url", f"s3://{bucket}/docs/").exit_code == 0
     s3.delete_object(Bucket=bucket, Key="docs/b.txt")
 
-    for partial in (("--s3-url", f"s3://{bucket}/docs/a.txt"), ("--s3-url", f"s3://{bucket}/docs/", "--include", "*.txt"),
+    for partial in (("--s3-url", f"s3://{bucket}/docs/a.txt"),
+                    ("--s3-url", f"s3://{bucket}/docs/", "--include", "*.txt"),
                     ("--s3-url", f"s3://{bucket}/docs/", "--exclude", "*.docx"),
                     ("--s3-url", f"s3://{bucket}/docs/", "--no-sync-deletes")):
         assert " 0 deleted" in summary(ingest(*partial)), partial

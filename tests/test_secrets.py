@@ -9,7 +9,8 @@ from pathlib import Path
 from conftest import EXAMPLES, FIXTURES, upload_folder
 from faults import FaultProxy
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAINGESTSECRETID77", "AWS_SECRET_ACCESS_KEY": "ingest/Secret+Access/Key0123456789abcd",
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAINGESTSECRETID77",
+               "AWS_SECRET_ACCESS_KEY": "ingest/Secret+Access/Key0123456789abcd",
                "AWS_SESSION_TOKEN": "IngestSessionTokenSecret0123456789abcdefXYZ"}
 URL_PASSWORD = "UrlPassw0rdSecret"
 
