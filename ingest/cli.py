@@ -218,6 +218,13 @@ chroma_options = option_group(
               help="Runs that try a failing document before leaving it failed until the object changes.")
 @click.option("--retry-failed", is_flag=True, envvar="INGEST_RETRY_FAILED", show_envvar=True,
               help="Try documents again that failed --max-attempts times.")
+@click.option("--webhook-url", multiple=True, envvar="INGEST_WEBHOOK_URL", show_envvar=True, metavar="URL",
+              help="POST a signed JSON event here when each document is done or failed and when the run ends "
+                   "(repeatable; see the README for the format and how to verify it). Never blocks the run: at its "
+                   "end, undelivered events get at most 10 s.")
+@click.option("--webhook-secret", envvar="INGEST_WEBHOOK_SECRET", show_envvar=True,
+              help="The shared secret of the HMAC-SHA256 signature of every webhook (required with --webhook-url; "
+                   "prefer the environment variable, which stays out of the process list).")
 @click.option("--dry-run", is_flag=True, help="List what would be processed, skipped and deleted, and why; "
                                               "change nothing.")
 @click.option("--wait-lock", is_flag=True, envvar="INGEST_WAIT_LOCK", show_envvar=True,
@@ -229,7 +236,8 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         max_file_size, strategy, hi_res_model, languages, include, exclude,
         retries, summary_json, chunking, max_characters, overlap, combine_text_under, embedding_model,
         embedding_batch_size, chroma_path, chroma_host, chroma_port, collection, embedding_device, no_vectors,
-        sync_deletes, max_attempts, retry_failed, dry_run, wait_lock, state_path, verbose):
+        sync_deletes, max_attempts, retry_failed, webhook_url, webhook_secret, dry_run, wait_lock, state_path,
+        verbose):
     """Partition, chunk and embed every document under an S3 prefix (or a local folder) into element JSON and a
     Chroma collection, skipping what is already done. `ingest` alone means `ingest run`.
 
@@ -246,6 +254,11 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
     _configure_logging(verbose)
     if (s3_url is None) == (local_path is None):
         raise click.UsageError("give exactly one source: --s3-url or --local-path")
+    if webhook_url and not webhook_secret:
+        raise click.UsageError("--webhook-url needs --webhook-secret (or INGEST_WEBHOOK_SECRET) to sign its events")
+    for url in webhook_url:
+        if not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{redact_url(url)!r} is not an http(s) URL", param_hint="--webhook-url")
     if s3_url:
         source = SourceConfig("s3", bucket=s3_url[0], prefix=s3_url[1], endpoint_url=endpoint_url,
                               anonymous=anonymous, retries=retries, include=include, exclude=exclude)
@@ -275,6 +288,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
     from ingest.lock import LockHeld, RunLock
     from ingest.partition import check_prerequisites
     from ingest.state import Ledger
+    from ingest.webhooks import Webhooks
 
     try:
         chunkers.validate(cfg.chunk)
@@ -282,7 +296,8 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         raise click.BadParameter(str(exc), param_hint="chunking options") from None
     arguments = {name: str(value) if isinstance(value, Path) else value
                  for name, value in click.get_current_context().params.items()}
-    arguments["endpoint_url"] = redact_url(endpoint_url)
+    arguments.update(endpoint_url=redact_url(endpoint_url), webhook_url=[redact_url(url) for url in webhook_url],
+                     webhook_secret="***" if webhook_secret else None)
     with ExitStack() as stack:
         try:
             reader = make_reader(cfg)
@@ -298,8 +313,13 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
             ledger = Ledger(ledger_path(structured_output_dir, state_path))
             stack.callback(ledger.close)
             run_id = ledger.begin_run(cfg.source.display_url, arguments)
-            summary = runners.run(cfg, reader, lambda: check_prerequisites(cfg.partition), ledger, run_id)
+            webhooks = Webhooks(webhook_url, webhook_secret, run_id, retries) if webhook_url else None
+            if webhooks:
+                stack.callback(webhooks.close)
+            summary = runners.run(cfg, reader, lambda: check_prerequisites(cfg.partition), ledger, run_id, webhooks)
             ledger.end_run(run_id, summary)
+            if webhooks:
+                webhooks.run_completed(cfg.source.display_url, summary)
         except LockHeld as exc:
             click.echo(f"ingest: {exc.message}", err=True)
             sys.exit(EXIT_LOCKED)

@@ -160,6 +160,15 @@ def merged(parts: list[list]) -> list:
     return set_element_hierarchy(elements)
 
 
+def _encrypted(path: Path) -> bool:
+    import pypdf
+
+    try:
+        return pypdf.PdfReader(str(path), strict=False).is_encrypted
+    except Exception:  # noqa: BLE001 - too damaged to tell: not known to be encrypted
+        return False
+
+
 def _is_pdf(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(1024).lstrip().startswith(b"%PDF")
@@ -181,11 +190,12 @@ def _explained(exc: Exception, path: Path) -> Exception:
 
     try:
         pypdfium2.PdfDocument(str(path)).close()
-    except pypdfium2.PdfiumError as opening:
-        if "password" in str(opening).lower():
-            return DocumentError("the PDF is encrypted with a password; ingest does not decrypt PDFs (remove the "
-                                 "password, or --exclude the file)", "partition", "EncryptedPDF")
-        return DocumentError(f"the PDF is damaged beyond reading ({opening})", "partition", "CorruptPDF")
+    except pypdfium2.PdfiumError:  # its reason can be left over from an earlier document: pypdf says which
+        if _encrypted(path):
+            return DocumentError("the PDF is encrypted and cannot be opened without its password; ingest does not "
+                                 "decrypt PDFs (remove the password, or --exclude the file)", "partition",
+                                 "EncryptedPDF")
+        return DocumentError("the PDF is damaged beyond reading (pdfium cannot open it)", "partition", "CorruptPDF")
     if type(exc).__name__ in _PDF_PARSER_ERRORS:
         return DocumentError(f"the PDF is damaged: {type(exc).__name__}: {detail}", "partition", "CorruptPDF")
     return exc

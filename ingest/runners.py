@@ -33,6 +33,7 @@ from ingest.models import DocumentRef, DocumentResult, RunSummary, Task
 from ingest.paths import OutputClaims, safe_relative_path
 from ingest.pipeline import failed, run_task
 from ingest.state import Ledger
+from ingest.webhooks import Webhooks
 from ingest.workers import WorkerPool
 
 log = logging.getLogger("ingest")
@@ -120,10 +121,10 @@ def remove_outputs(cfg: RunConfig, rel_path: str) -> None:
 
 
 def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Ledger | None = None,
-        run_id: int | None = None) -> RunSummary:
+        run_id: int | None = None, webhooks: Webhooks | None = None) -> RunSummary:
     """Process what the listing, the outputs and the index say needs doing. ``prepare`` (the prerequisite checks,
     which import unstructured and load its models) runs once, before the first document that needs work: a rerun
-    that skips everything never pays for it."""
+    that skips everything never pays for it. Each final result is recorded in the ledger, then announced."""
     summary = RunSummary()
     started = time.monotonic()
     fingerprint = cfg.fingerprint()
@@ -158,6 +159,8 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             summary.add(result)
             if ledger is not None:  # state last: the result's outputs are already durable
                 _record(ledger, result, fingerprint, run_id)
+            if webhooks is not None:
+                webhooks.document(result)
             bar.total = max(listed, bar.n + 1)
             bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
             bar.update()

@@ -14,11 +14,11 @@ from unstructured.staging.base import elements_from_json
 
 from conftest import EXAMPLES, upload_folder
 
-ENCRYPTED = {"issue6010_1.pdf", "libreoffice-writer-password.pdf", "password.pdf", "poppler-395-0-fuzzed.pdf",
+ENCRYPTED = {"issue6010_1.pdf", "libreoffice-writer-password.pdf", "password.pdf", "issue19484_1.pdf",
              "saslprep-r6.pdf"}
 DAMAGED = {"REDHAT-1531897-0.pdf", "bug1020226.pdf", "bug1250079.pdf", "bug1980958.pdf", "issue15590.pdf",
-           "issue18986.pdf", "issue19484_1.pdf", "issue9105_other.pdf", "issue9418.pdf", "poppler-742-0-fuzzed.pdf",
-           "poppler-85140-0.pdf", "poppler-937-0-fuzzed.pdf"}
+           "issue18986.pdf", "poppler-395-0-fuzzed.pdf", "issue9105_other.pdf", "issue9418.pdf",
+           "poppler-742-0-fuzzed.pdf", "poppler-85140-0.pdf", "poppler-937-0-fuzzed.pdf"}
 NO_TEXT = {"GHOSTSCRIPT-698804-1-fuzzed.pdf", "empty.pdf", "issue15150.pdf"}
 UNKNOWN = {"blob.bin", "noext-binary"}
 BOUND_SECONDS = 300  # measured: about 10 s on 2 cores (README, "Hardening")
@@ -56,8 +56,9 @@ def test_the_bad_corpus_in_one_run(s3, bucket, s3_endpoint, tmp_path, corpus):
         **{name: ("partition", "EmptyDocument") for name in NO_TEXT},
         **{name: ("partition", "UnsupportedType") for name in UNKNOWN},
     }
-    assert failed["password.pdf"]["message"] == ("the PDF is encrypted with a password; ingest does not decrypt "
-                                                 "PDFs (remove the password, or --exclude the file)")
+    assert failed["password.pdf"]["message"] == (
+        "the PDF is encrypted and cannot be opened without its password; ingest does not decrypt PDFs (remove the "
+        "password, or --exclude the file)")
     assert {"good-memo.pdf", "html-in-disguise.pdf", "README", "bomb_giant.pdf"} <= written
     disguised = elements_from_json(filename=str(tmp_path / "out" / "html-in-disguise.pdf.json"))
     assert [e.text for e in disguised][:1] == ["Really HTML"]
