@@ -27,12 +27,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import boto3
 import psutil
 import pypdfium2
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import start_moto  # noqa: E402
 ENV = {**os.environ, "DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
        "UNSTRUCTURED_DISABLE_NOTICE": "1"}
 
@@ -195,17 +199,9 @@ def split(corpus, tmp, args) -> None:
 
 
 def noop(files, tmp, args) -> None:
-    port = _free_port()
-    moto = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**ENV, "MOTO_RECORDER_FILEPATH": str(tmp / "recording.jsonl")})
-    endpoint = f"http://127.0.0.1:{port}"
+    moto, endpoint = start_moto(tmp)  # the tests' own moto fixture, with its request recorder
     try:
-        _wait_for(endpoint)
-        import boto3
-
-        env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-        ENV.update(env)
+        ENV.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
         s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
                           region_name="us-east-1")
         s3.create_bucket(Bucket="bench")
@@ -234,25 +230,6 @@ def noop(files, tmp, args) -> None:
     finally:
         moto.terminate()
         moto.wait(10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(endpoint: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{endpoint}/moto-api/", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise SystemExit("moto_server did not start")
 
 
 def main() -> int:
