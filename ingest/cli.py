@@ -155,11 +155,12 @@ chroma_options = option_group(
               envvar="INGEST_NUM_PROCESSES", show_envvar=True, help="Worker processes that partition documents.")
 @click.option("--split-pages", type=click.IntRange(min=0), default=DEFAULT_SPLIT_PAGES, show_default=True,
               envvar="INGEST_SPLIT_PAGES", show_envvar=True, metavar="N",
-              help="A PDF with more pages is partitioned as ranges of N pages spread over the workers, then merged "
-                   "into the same outputs an unsplit run gives. 0: never split.")
+              help="A PDF with more pages is partitioned as ranges of at most N pages spread over the workers, then "
+                   "merged into the same outputs an unsplit run gives. 0: never split.")
 @click.option("--doc-timeout", type=click.FloatRange(min=0), default=Limits.doc_timeout, show_default=True,
               envvar="INGEST_DOC_TIMEOUT", show_envvar=True, metavar="SECONDS",
-              help="A document that takes longer fails with Timeout; its worker is stopped and replaced. 0: no limit.")
+              help="A document (or one page range of a split PDF) that takes longer fails with Timeout; its worker "
+                   "is stopped and replaced. 0: no limit.")
 @click.option("--max-memory", type=click.IntRange(min=0), default=Limits.max_memory_mb, show_default=True,
               envvar="INGEST_MAX_MEMORY", show_envvar=True, metavar="MB",
               help="Resident memory a worker (with its child processes) may use; the document that exceeds it "
