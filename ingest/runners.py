@@ -146,9 +146,9 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             prepare()
             if writer:
                 dispatcher.wait_for_model()
-            started = time.monotonic()
+            forking = time.monotonic()
             pool = stack.enter_context(WorkerPool(cfg.num_processes, cfg.limits, run_task, dispatcher.partitioned))
-            log.debug("%d workers started in %.0f ms", cfg.num_processes, (time.monotonic() - started) * 1000)
+            log.debug("%d workers started in %.0f ms", cfg.num_processes, (time.monotonic() - forking) * 1000)
             return pool
 
         prefetch = ThreadPoolExecutor(cfg.num_processes, "ingest-prefetch") if reader.downloads else None
