@@ -20,10 +20,10 @@ import uuid
 from datetime import datetime, timezone
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_when_event_set, wait_random_exponential
 
 from ingest.models import DocumentResult, RunSummary
 from ingest.redact import redact_url
+from ingest.retry import retrying
 
 log = logging.getLogger("ingest")
 FLUSH_SECONDS = 10.0  # the most a run's end waits for undelivered events
@@ -98,11 +98,8 @@ class Webhooks:
             self._undelivered -= 1
 
     def _deliver(self, url: str, event: str, body: bytes) -> None:
-        retrying = Retrying(stop=stop_after_attempt(self.retries + 1) | stop_when_event_set(self._stopping),
-                            wait=wait_random_exponential(multiplier=0.5, max=20), sleep=self._stopping.wait,
-                            retry=retry_if_exception(_retryable), reraise=True)
         try:
-            retrying(self._post, url, event, body)
+            retrying(self.retries, _retryable, cancel=self._stopping)(self._post, url, event, body)
         except Exception as exc:  # noqa: BLE001 - a webhook never fails the run
             log.warning("webhooks: %s to %s not delivered: %s", event, redact_url(url), type(exc).__name__)
 
