@@ -1,7 +1,6 @@
-"""One retry policy for what boto3 does not retry by itself: S3 response bodies cut off mid-stream, webhook
-deliveries and the Chroma
-server. Exponential backoff with full jitter (0.5 s, 1 s, 2 s, ... up to 20 s between tries); only errors the
-caller calls transient are retried, and the last one is raised as it was."""
+"""One retry policy for what boto3 does not retry by itself: S3 response bodies cut off mid-stream, the Chroma
+server and webhook deliveries. Exponential backoff with full jitter (0.5 s, 1 s, 2 s, ... up to 20 s between
+tries); only errors the caller calls transient are retried, and the last one is raised as it was."""
 from __future__ import annotations
 
 import threading
