@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1 redis-server
 export DO_NOT_TRACK=true
 export ANONYMIZED_TELEMETRY=False
 export HF_HUB_OFFLINE=1
@@ -20,7 +20,7 @@ bench: install
 	$(BIN)/python benchmarks/partition_bench.py
 	$(BIN)/python benchmarks/embed_bench.py
 
-# OCR and PDF rendering come from Debian's packages; installed only when missing.
+# OCR, PDF rendering and the Celery tests' broker come from Debian's packages; installed only when missing.
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

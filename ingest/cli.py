@@ -23,8 +23,8 @@ for _name, _value in {"DO_NOT_TRACK": "true", "UNSTRUCTURED_DISABLE_NOTICE": "1"
 
 from ingest import __version__, layout  # noqa: E402
 from ingest.config import (  # noqa: E402
-    CHUNKINGS, DEFAULT_EMBEDDING_MODEL, STRATEGIES, ChunkConfig, IndexConfig, Limits, PartitionConfig, RunConfig,
-    SourceConfig,
+    CHUNKINGS, DEFAULT_EMBEDDING_MODEL, DEFAULT_QUEUE, STRATEGIES, BrokerConfig, ChunkConfig, IndexConfig, Limits, PartitionConfig,
+    RunConfig, SourceConfig,
 )
 from ingest.errors import ConfigError  # noqa: E402
 from ingest.redact import RedactingFormatter, redact, redact_url  # noqa: E402
@@ -127,6 +127,18 @@ chroma_options = option_group(
 )
 
 
+def _redis_url(ctx, param, value):
+    if value and not value.startswith(("redis://", "rediss://")):
+        raise click.BadParameter(f"{redact_url(value)!r} is not a redis:// URL")
+    return value
+
+
+broker_option = click.option(
+    "--broker-url", callback=_redis_url, envvar="INGEST_BROKER_URL", show_envvar=True, metavar="redis://[:PASSWORD@]HOST:PORT/DB",
+    help="The Redis server that carries tasks to Celery workers and their results back (prefer the environment "
+         "variable when it holds a password; it is never logged).")
+
+
 @cli.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--s3-url", type=S3Url(), envvar="INGEST_S3_URL", show_envvar=True,
               help="Documents to ingest: a prefix (s3://bucket/prefix/), a whole bucket, or one object's URL. "
@@ -226,6 +238,17 @@ chroma_options = option_group(
 @click.option("--webhook-secret", envvar="INGEST_WEBHOOK_SECRET", show_envvar=True,
               help="The shared secret of the HMAC-SHA256 signature of every webhook (required with --webhook-url; "
                    "prefer the environment variable, which stays out of the process list).")
+@click.option("--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True,
+              envvar="INGEST_EXECUTOR", show_envvar=True,
+              help="local: a pool of --num-processes on this machine. celery: `ingest worker` processes on any "
+                   "machines, through --broker-url; they write the outputs and vectors themselves, so the outputs "
+                   "need --shared-output and the vectors --chroma-host (or --no-vectors).")
+@broker_option
+@click.option("--queue", default=DEFAULT_QUEUE, show_default=True, envvar="INGEST_QUEUE", show_envvar=True,
+              help="The Celery queue the tasks go to (an `ingest worker --queues` name).")
+@click.option("--shared-output", is_flag=True, envvar="INGEST_SHARED_OUTPUT", show_envvar=True,
+              help="With --executor celery: every worker sees --structured-output-dir at the same path (a network "
+                   "file system, or workers on this machine).")
 @click.option("--dry-run", is_flag=True, help="List what would be processed, skipped and deleted, and why; "
                                               "change nothing.")
 @click.option("--wait-lock", is_flag=True, envvar="INGEST_WAIT_LOCK", show_envvar=True,
@@ -237,8 +260,8 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         max_file_size, strategy, hi_res_model, languages, include, exclude,
         retries, summary_json, chunking, max_characters, overlap, combine_text_under, embedding_model,
         embedding_batch_size, chroma_path, chroma_host, chroma_port, collection, embedding_device, no_vectors,
-        sync_deletes, max_attempts, retry_failed, webhook_url, webhook_secret, dry_run, wait_lock, state_path,
-        verbose):
+        sync_deletes, max_attempts, retry_failed, webhook_url, webhook_secret, executor, broker_url, queue,
+        shared_output, dry_run, wait_lock, state_path, verbose):
     """Partition, chunk and embed every document under an S3 prefix (or a local folder) into element JSON and a
     Chroma collection, skipping what is already done. `ingest` alone means `ingest run`.
 
@@ -260,6 +283,20 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
     for url in webhook_url:
         if not url.startswith(("http://", "https://")):
             raise click.BadParameter(f"{redact_url(url)!r} is not an http(s) URL", param_hint="--webhook-url")
+    broker = None
+    if executor == "celery":
+        if not broker_url:
+            raise click.UsageError("--executor celery needs --broker-url (or INGEST_BROKER_URL)")
+        if not shared_output:
+            raise click.UsageError(f"--executor celery: the workers write the outputs, and "
+                                   f"{structured_output_dir} is a folder of this machine; give --shared-output if "
+                                   "every worker sees it at the same path")
+        if not no_vectors and not chroma_host:
+            raise click.UsageError("--executor celery: the workers store the vectors, and an embedded Chroma store "
+                                   "is this machine's; give --chroma-host (a Chroma server they all reach) or "
+                                   "--no-vectors")
+        broker = BrokerConfig(broker_url, queue)
+        structured_output_dir = structured_output_dir.absolute()
     if s3_url:
         source = SourceConfig("s3", bucket=s3_url[0], prefix=s3_url[1], endpoint_url=endpoint_url,
                               anonymous=anonymous, retries=retries, include=include, exclude=exclude)
@@ -298,7 +335,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
     arguments = {name: str(value) if isinstance(value, Path) else value
                  for name, value in click.get_current_context().params.items()}
     arguments.update(endpoint_url=redact_url(endpoint_url), webhook_url=[redact_url(url) for url in webhook_url],
-                     webhook_secret="***" if webhook_secret else None)
+                     webhook_secret="***" if webhook_secret else None, broker_url=redact_url(broker_url))
     with ExitStack() as stack:
         try:
             reader = make_reader(cfg)
@@ -308,6 +345,10 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
                     if ledger_path(structured_output_dir, state_path).exists() else None
                 _print_preview(runners.preview(cfg, reader, ledger))
                 return
+            if broker:  # how many processes there are decides how long PDFs are split
+                from ingest.celery_pool import worker_processes
+
+                cfg = dataclasses.replace(cfg, num_processes=worker_processes(broker.url, broker.queue))
             lock = RunLock(structured_output_dir / ".ingest" / "lock")
             stack.callback(lock.release)
             lock.acquire(wait_lock, structured_output_dir)
@@ -317,7 +358,8 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
             webhooks = Webhooks(webhook_url, webhook_secret, run_id, retries) if webhook_url else None
             if webhooks:
                 stack.callback(webhooks.close)
-            summary = runners.run(cfg, reader, lambda: check_prerequisites(cfg.partition), ledger, run_id, webhooks)
+            summary = runners.run(cfg, reader, lambda: check_prerequisites(cfg.partition), ledger, run_id, webhooks,
+                                  broker)
             ledger.end_run(run_id, summary)
             if webhooks:
                 webhooks.run_completed(cfg.source.display_url, summary)
@@ -420,6 +462,54 @@ def status(structured_output_dir, state_path, failed_only, as_json, runs):
                        f"last {doc.updated_at})")
         else:
             click.echo(f"done    {doc.key}  (last done {doc.done_at or 'before this ledger'})")
+
+
+@cli.command()
+@broker_option
+@click.option("--concurrency", type=click.IntRange(min=1), default=lambda: os.cpu_count() or 1,
+              show_default="the number of CPUs", envvar="INGEST_CONCURRENCY", show_envvar=True,
+              help="Worker processes; each loads unstructured and the embedding model once and takes one document "
+                   "at a time.")
+@click.option("--queues", default=DEFAULT_QUEUE, show_default=True, envvar="INGEST_QUEUES", show_envvar=True,
+              help="Comma-separated queues to take tasks from (the driver's --queue).")
+@click.option("--download-dir", type=click.Path(file_okay=False, path_type=Path), default=_default_download_dir,
+              envvar="INGEST_DOWNLOAD_DIR", show_envvar=True, show_default="~/.cache/ingest/downloads",
+              help="Where this worker downloads S3 objects (its own boto3 credential chain reads them).")
+@click.option("--embedding-model", default=DEFAULT_EMBEDDING_MODEL, show_default=True,
+              envvar="INGEST_EMBEDDING_MODEL", show_envvar=True,
+              help="Loaded by every worker process at start; a task that asks for another loads that one once.")
+@click.option("--embedding-device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              envvar="INGEST_EMBEDDING_DEVICE", show_envvar=True, help="Where the embedding model runs.")
+@click.option("--max-tasks-per-worker", type=click.IntRange(min=0), default=Limits.max_tasks_per_worker,
+              show_default=True, envvar="INGEST_MAX_TASKS_PER_WORKER", show_envvar=True,
+              help="Documents a worker process does before a fresh one replaces it. 0: never.")
+@click.option("--max-memory", type=click.IntRange(min=0), default=Limits.max_memory_mb, show_default=True,
+              envvar="INGEST_MAX_MEMORY", show_envvar=True, metavar="MB",
+              help="A worker process that ends a document above this resident memory is replaced. 0: no limit. "
+                   "(The per-document time limit is the driver's --doc-timeout.)")
+@click.option("-v", "--verbose", count=True, help="-v: a line per task; -vv: debug logs.")
+def worker(broker_url, concurrency, queues, download_dir, embedding_model, embedding_device, max_tasks_per_worker,
+           max_memory, verbose):
+    """Take documents from a Redis broker and process them (partition, chunk, embed, write) for drivers started
+    with --executor celery, on this machine or others. Stop it with Ctrl-C or SIGTERM: the document in hand is
+    finished first; a worker killed outright leaves its document to another worker.
+
+    \b
+    Example:
+        ingest worker --broker-url redis://queue-host:6379/0 --concurrency 4
+    """
+    from ingest.celery_app import WorkerSettings, start_worker
+
+    _configure_logging(verbose)
+    if not broker_url:
+        raise click.UsageError("give --broker-url (or INGEST_BROKER_URL): the Redis server of the driver")
+    settings = WorkerSettings(download_dir.absolute(), embedding_model, embedding_device, concurrency)
+    limits = Limits(max_memory_mb=max_memory, max_tasks_per_worker=max_tasks_per_worker)
+    loglevel = "DEBUG" if verbose >= 2 else "INFO" if verbose else "WARNING"
+    try:
+        start_worker(broker_url, settings, tuple(q for q in queues.split(",") if q), limits, loglevel)
+    except ConfigError as exc:
+        raise config_error(exc) from None
 
 
 main = cli

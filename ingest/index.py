@@ -73,13 +73,18 @@ def _serve(cfg: IndexConfig, requests, replies) -> None:
                     offset += len(records)
                 replies.put((kind, source, None))
             except Exception as exc:  # noqa: BLE001 - one document's failure is a result
-                detail = (str(exc).splitlines() or [""])[0]
-                if transient(exc):
-                    detail = (f"the Chroma server at {cfg.location} did not answer after {cfg.retries} retries "
-                              f"({detail}); the next run tries again")
-                replies.put((kind, source, f"{type(exc).__name__}: {detail}"))
+                replies.put((kind, source, store_error(exc, cfg)))
         if batch[-1] is _STOP:
             return
+
+
+def store_error(exc: Exception, cfg: IndexConfig) -> str:
+    """``"Type: message"`` for a document whose vectors could not be stored."""
+    detail = (str(exc).splitlines() or [""])[0]
+    if transient(exc):
+        detail = (f"the Chroma server at {cfg.location} did not answer after {cfg.retries} retries ({detail}); "
+                  "the next run tries again")
+    return f"{type(exc).__name__}: {detail}"
 
 
 def _load_model(cfg: IndexConfig, index: ChromaIndex):

@@ -26,8 +26,8 @@ from connectors.chroma import IndexedDocument
 from connectors.json_out import (
     chunks_path, chunks_source, commit, output_path, parts_dir, pending_path, read_stamp, remove_parts, staleness,
 )
-from ingest.config import RunConfig
-from ingest.errors import ConfigError, DocumentError, ListingError
+from ingest.config import BrokerConfig, RunConfig
+from ingest.errors import BrokerLost, ConfigError, DocumentError, ListingError
 from ingest.index import IndexWriter
 from ingest.models import DocumentRef, DocumentResult, RunSummary, Task
 from ingest.paths import OutputClaims, safe_relative_path
@@ -121,10 +121,12 @@ def remove_outputs(cfg: RunConfig, rel_path: str) -> None:
 
 
 def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Ledger | None = None,
-        run_id: int | None = None, webhooks: Webhooks | None = None) -> RunSummary:
+        run_id: int | None = None, webhooks: Webhooks | None = None, broker: BrokerConfig | None = None) -> RunSummary:
     """Process what the listing, the outputs and the index say needs doing. ``prepare`` (the prerequisite checks,
     which import unstructured and load its models) runs once, before the first document that needs work: a rerun
-    that skips everything never pays for it. Each final result is recorded in the ledger, then announced."""
+    that skips everything never pays for it. Each final result is recorded in the ledger, then announced.
+
+    With a ``broker``, Celery workers do the documents, vectors included, and ``prepare`` is theirs to do."""
     summary = RunSummary()
     started = time.monotonic()
     fingerprint = cfg.fingerprint()
@@ -141,6 +143,11 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
 
         def start_pool():
             """Before the first document: the model loads in the writer while unstructured loads here."""
+            if broker:
+                from ingest.celery_pool import CeleryPool
+
+                return stack.enter_context(CeleryPool(broker.url, broker.queue, dispatcher.partitioned,
+                                                      dispatcher.lost))
             if writer:
                 writer.load()
             prepare()
@@ -151,27 +158,31 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             log.debug("%d workers started in %.0f ms", cfg.num_processes, (time.monotonic() - forking) * 1000)
             return pool
 
-        prefetch = ThreadPoolExecutor(cfg.num_processes, "ingest-prefetch") if reader.downloads else None
+        prefetch = ThreadPoolExecutor(cfg.num_processes, "ingest-prefetch") if reader.downloads and not broker \
+            else None
         if prefetch:
             stack.callback(prefetch.shutdown, cancel_futures=True)
         dispatcher = _Dispatcher(cfg, start_pool, writer, indexed or {}, ledger, prefetch)
-        for result, listed in dispatcher.results(reader):
-            summary.add(result)
-            if ledger is not None:  # state last: the result's outputs are already durable
-                _record(ledger, result, fingerprint, run_id)
-            if webhooks is not None:
-                webhooks.document(result)
-            bar.total = max(listed, bar.n + 1)
-            bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
-            bar.update()
-            if result.status == "failed":
-                log.error("FAILED %s [%s] %s: %s", printable(result.ref.key), result.stage, result.error_type,
-                          result.message)
-            elif result.message:
-                log.warning("skipped %s: %s", printable(result.ref.key), result.message)
-            else:
-                log.info("%s %s", result.status, printable(result.ref.key))
-    summary.error = dispatcher.listing_error
+        try:
+            for result, listed in dispatcher.results(reader):
+                summary.add(result)
+                if ledger is not None:  # state last: the result's outputs are already durable
+                    _record(ledger, result, fingerprint, run_id)
+                if webhooks is not None:
+                    webhooks.document(result)
+                bar.total = max(listed, bar.n + 1)
+                bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
+                bar.update()
+                if result.status == "failed":
+                    log.error("FAILED %s [%s] %s: %s", printable(result.ref.key), result.stage, result.error_type,
+                              result.message)
+                elif result.message:
+                    log.warning("skipped %s: %s", printable(result.ref.key), result.message)
+                else:
+                    log.info("%s %s", result.status, printable(result.ref.key))
+        except BrokerLost as exc:  # what is not done is not recorded: the next run does it
+            dispatcher.error = exc.message
+    summary.error = dispatcher.error
     if summary.error:
         log.error("ERROR %s; the next run goes on from here", summary.error)
     summary.seconds = time.monotonic() - started
@@ -238,7 +249,7 @@ class _Dispatcher:
         self.model_loaded = threading.Event()
         self.model_error: str | None = None
         self.in_flight = 0
-        self.listing_error: str | None = None
+        self.error: str | None = None  # the run's own: a listing that broke off, a broker that went away
         if writer:
             writer.forward_replies(self._reply)
 
@@ -271,9 +282,9 @@ class _Dispatcher:
                     yield from self._dispatch(waiting, len(listed))
                     waiting = []
         except ListingError as exc:  # finish what was listed; an incomplete listing deletes nothing
-            self.listing_error = exc.message
+            self.error = exc.message
         yield from self._dispatch(waiting, len(listed))
-        scope = reader.scope() if self.cfg.sync_deletes and not self.listing_error else None
+        scope = reader.scope() if self.cfg.sync_deletes and not self.error else None
         if scope is not None:
             for source, rel_path in gone(self.cfg, scope, listed, self.indexed, self.ledger):
                 for result in self._delete(source, rel_path):
@@ -325,9 +336,14 @@ class _Dispatcher:
     def partitioned(self, task: Task, result: DocumentResult) -> None:
         self.events.put(("partitioned", (task, result), None))
 
+    def lost(self, error: str) -> None:
+        self.events.put(("lost", None, error))
+
     def _settle(self, event) -> Iterator[DocumentResult]:
         """Final results, once a document is done with every stage."""
         kind, payload, error = event
+        if kind == "lost":
+            raise BrokerLost(error)
         if kind == "partitioned":
             task, result = payload
             if result.status == "split" or task.kind == "range":

@@ -7,7 +7,8 @@ INGEST_TEST_KILL_MID set, after storing one chunk of the document). The driver's
 
 INGEST_TEST_FAULT="name-part=action[,...]" makes a worker misbehave when it partitions a file whose name contains
 name-part (a page range of a long PDF is named "<file>@pages<first>-<last>"): segfault, exit (os._exit), hang
-(sleep an hour) or hog (allocate memory until stopped).
+(sleep an hour), hog (allocate memory until stopped), slow (sleep 8 s, then go on) or killonce (SIGKILL its own
+process the first time, marked by a file in INGEST_TEST_FAULT_DIR; go on normally afterwards).
 """
 import functools
 import importlib
@@ -55,6 +56,13 @@ if _fault:
                     os._exit(3)
                 elif action == "hang":
                     time.sleep(3600)
+                elif action == "slow":
+                    time.sleep(8)
+                elif action == "killonce":
+                    marker = os.path.join(os.environ["INGEST_TEST_FAULT_DIR"], f"{part}.killed")
+                    if not os.path.exists(marker):
+                        open(marker, "w").close()
+                        os.kill(os.getpid(), signal.SIGKILL)
                 elif action == "hog":  # grow by 50 MB every 10 ms until stopped
                     hoard = []
                     while True:

@@ -1,0 +1,167 @@
+"""Celery's side of ingest: the app, its one task, and what each worker process loads once.
+
+A task is the same ``run_task`` the local pool runs, plus what the local driver's index writer does: embed the
+chunks, store them in the Chroma server and commit the element JSON. So a task is whole and idempotent (same files,
+same chunk ids): running it twice changes nothing. Payloads are JSON (a Task and the run's settings, no
+credentials: workers use their own boto3 credential chain). A task is acknowledged only once done, and one whose
+worker process dies goes back to the queue; a document that kills its worker every time fails after
+``MAX_DELIVERIES`` tries instead of going round for ever.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from celery import Celery, signals
+
+from ingest.config import DEFAULT_QUEUE, IndexConfig, PartitionConfig
+from ingest.errors import ConfigError, DocumentError
+from ingest.payloads import from_payload, result_payload
+from ingest.redact import RedactingFormatter, redact_url
+
+TASK_NAME = "ingest.document"
+RESULT_EXPIRES = 24 * 3600  # seconds a result (or a delivery count) stays in Redis when no driver collects it
+MAX_DELIVERIES = 2  # runs of one task that may end with its worker dead
+TRANSIENT_RETRIES = 3  # re-queued tries of a task that failed for a reason worth another try
+
+log = logging.getLogger("ingest")
+
+app = Celery("ingest", set_as_current=False)
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,  # a worker process holds one task: the others wait for any free process
+    result_expires=RESULT_EXPIRES,
+    task_default_queue=DEFAULT_QUEUE,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+
+def use_broker(url: str) -> Celery:
+    """The app on this Redis URL, as broker and result store."""
+    app.conf.update(broker_url=url, result_backend=url)
+    return app
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What ``ingest worker`` decides for itself, not the driver: where downloads go, which model to preload."""
+
+    download_dir: Path
+    embedding_model: str
+    embedding_device: str = "auto"
+    concurrency: int = 1
+
+
+settings: WorkerSettings | None = None
+
+
+@signals.worker_process_init.connect
+def _load(**_) -> None:
+    """Each worker process loads the embedding model once, before its first task (unstructured and its spaCy
+    model are loaded by ``ingest worker`` before the processes fork, as for the local pool)."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // settings.concurrency))
+    _embedder(settings.embedding_model, settings.embedding_device, IndexConfig.batch_size)
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _redact_logs(logger, format, **_) -> None:  # noqa: A002 - the signal's argument name
+    for handler in logger.handlers:
+        handler.setFormatter(RedactingFormatter(format))
+
+
+@lru_cache(maxsize=2)
+def _embedder(model: str, device: str, batch_size: int):
+    from ingest.embedding import Embedder
+
+    return Embedder(model, device, batch_size)
+
+
+@lru_cache(maxsize=2)
+def _collection(cfg: IndexConfig, dimension: int):
+    from connectors.chroma import ChromaIndex
+
+    index = ChromaIndex(cfg)
+    index.open(cfg.model, dimension)
+    return index
+
+
+@app.task(name=TASK_NAME, bind=True)
+def process(self, payload: dict) -> dict:
+    from ingest.pipeline import failed, run_task
+
+    task, cfg = from_payload(payload)
+    cfg = dataclasses.replace(cfg, download_dir=settings.download_dir)
+    deliveries = f"ingest-deliveries-{self.request.id}-{self.request.retries}"
+    if _count(deliveries) > MAX_DELIVERIES:
+        error = DocumentError(f"its worker process died each of the {MAX_DELIVERIES} times it was tried (killed, "
+                              "or out of memory)", "partition", "WorkerDied")
+        return result_payload(failed(task.ref, error, "partition"))
+    result = run_task(task, cfg)
+    if result.records is not None:
+        result = _store(result, cfg.index)
+    app.backend.client.delete(deliveries)
+    if result.status == "failed" and result.transient and self.request.retries < TRANSIENT_RETRIES:
+        raise self.retry(countdown=2 ** (self.request.retries + 1))
+    return result_payload(result)
+
+
+def _store(result, cfg: IndexConfig):
+    """Embed and store a document's chunks, then commit its element JSON: what the local index writer does."""
+    from connectors.json_out import commit, pending_path
+    from ingest.index import store_error
+    from ingest.pipeline import failed
+
+    output = Path(result.output_path)
+    try:
+        embedder = _embedder(cfg.model, cfg.device, cfg.batch_size)
+        index = _collection(cfg, embedder.dimension)
+        index.replace(result.ref.source_url, result.records, embedder.encode([r["text"] for r in result.records]))
+        commit(output)
+    except Exception as exc:  # noqa: BLE001 - one document's failure is a result
+        pending_path(output).unlink(missing_ok=True)
+        error_type, _, message = store_error(exc, cfg).partition(": ")
+        return failed(result.ref, DocumentError(message, "index", error_type), "index")
+    return dataclasses.replace(result, records=None)
+
+
+def _count(key: str) -> int:
+    """How many times a task (one try of it) has started, counted in Redis across workers and machines."""
+    client = app.backend.client
+    count = client.incr(key)
+    client.expire(key, RESULT_EXPIRES)
+    return count
+
+
+def start_worker(broker_url: str, worker: WorkerSettings, queues: tuple[str, ...], limits, loglevel: str) -> None:
+    """Check and load what partitioning needs in this process (inherited by every forked worker process), then
+    run the Celery worker until it is stopped."""
+    from ingest.partition import check_prerequisites
+
+    global settings
+    settings = worker
+    try:
+        use_broker(broker_url).backend.client.ping()
+    except Exception as exc:  # noqa: BLE001 - redis-py raises several types for a server that is away
+        raise ConfigError(f"Cannot reach the broker at {redact_url(broker_url)}: {type(exc).__name__}: "
+                          f"{redact_url(str(exc))}; start redis-server there or check --broker-url") from None
+    check_prerequisites(PartitionConfig())
+    argv = ["worker", f"--concurrency={worker.concurrency}", f"--queues={','.join(queues)}",
+            f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
+    if limits.max_tasks_per_worker:
+        argv.append(f"--max-tasks-per-child={limits.max_tasks_per_worker}")
+    if limits.max_memory_mb:
+        argv.append(f"--max-memory-per-child={limits.max_memory_mb * 1024}")
+    app.worker_main(argv)

@@ -1,0 +1,168 @@
+"""The driver's pool when the workers are Celery workers: the local pool's interface over a Redis broker.
+
+Tasks go out as JSON; one thread collects finished results with a single MGET per tick and hands them to
+``on_result``, then deletes them from Redis. The broker may restart mid-run: queued tasks die with it, so when it
+comes back (a new Redis run id) every task not yet answered is sent again (tasks are idempotent). A broker that
+stays away longer than ``BROKER_PATIENCE`` stops the run (``on_lost``): the unanswered documents are left to the
+next run, never recorded as done.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from ingest.celery_app import TASK_NAME, use_broker
+from ingest.config import RunConfig
+from ingest.errors import BrokerLost, ConfigError, DocumentError
+from ingest.models import DocumentResult, Task
+from ingest.payloads import decode, task_payload
+from ingest.redact import redact_url
+
+BROKER_PATIENCE = 120.0  # seconds without the broker before the run stops
+_TICK = 0.25
+_MGET_BATCH = 500
+log = logging.getLogger("ingest")
+
+
+def worker_processes(broker_url: str, queue: str) -> int:
+    """How many worker processes consume ``queue``, asked of the workers over the broker; none is an error."""
+    app = use_broker(broker_url)
+    try:
+        app.backend.client.ping()
+        inspect = app.control.inspect(timeout=2.0)
+        queues = inspect.active_queues() or {}
+        stats = inspect.stats() or {}
+    except Exception as exc:  # noqa: BLE001 - redis-py and kombu raise several types for a broker that is away
+        raise ConfigError(f"Cannot reach the broker at {redact_url(broker_url)}: {type(exc).__name__}: "
+                          f"{redact_url(str(exc))}; start redis-server there or check --broker-url") from None
+    processes = sum(stats.get(name, {}).get("pool", {}).get("max-concurrency", 0)
+                    for name, consumed in queues.items() if any(q["name"] == queue for q in consumed))
+    if not processes:
+        raise ConfigError(f"No ingest worker consumes the queue {queue!r} at {redact_url(broker_url)}: start one "
+                          f"with `ingest worker --broker-url {redact_url(broker_url)} --queues {queue}`")
+    return processes
+
+
+class CeleryPool:
+    """``submit(task, cfg)`` enqueues ``run_task`` (and the index step) for a Celery worker; every task's result
+    reaches ``on_result(task, result)`` from the pool's thread. Ranges are not put first here: the driver keeps
+    only a few tasks per worker process queued, so there is little to overtake."""
+
+    def __init__(self, broker_url: str, queue: str, on_result: Callable[[Task, DocumentResult], None],
+                 on_lost: Callable[[str], None]):
+        self._app = use_broker(broker_url)
+        self._broker = redact_url(broker_url)
+        self._queue, self._on_result, self._on_lost = queue, on_result, on_lost
+        self._pending: dict[str, tuple[Task, RunConfig]] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._lost = False
+        self._broker_run = self._run_id()
+        self._thread = threading.Thread(target=self._collect, name="ingest-celery-results", daemon=True)
+        self._thread.start()
+
+    def submit(self, task: Task, cfg: RunConfig, first: bool = False) -> None:
+        with self._lock:
+            self._send(task, cfg)
+
+    def discard(self, source_url: str) -> list[Task]:
+        """Revoke the queued tasks of one document; they are never answered."""
+        with self._lock:
+            ids = [task_id for task_id, (task, _) in self._pending.items() if task.ref.source_url == source_url]
+            dropped = [self._pending.pop(task_id)[0] for task_id in ids]
+        if ids:
+            self._app.control.revoke(ids)
+        return dropped
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(5)
+        with self._lock:
+            unanswered = list(self._pending)
+            self._pending.clear()
+        if unanswered and not self._lost:  # interrupted: nobody waits for these any more
+            try:
+                self._app.control.revoke(unanswered)
+            except Exception:  # noqa: BLE001 - the broker is gone: so are its tasks
+                pass
+
+    def __enter__(self) -> CeleryPool:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close()
+
+    def _send(self, task: Task, cfg: RunConfig) -> None:
+        limit = cfg.limits.doc_timeout or None
+        try:  # kombu retries the publish while the broker is away: 1, 3, 5, 7, 9, then 10 s apart, ~BROKER_PATIENCE
+            sent = self._app.send_task(TASK_NAME, args=[task_payload(task, cfg)], queue=self._queue,
+                                       time_limit=limit, retry=True,
+                                       retry_policy={"max_retries": 15, "interval_start": 1, "interval_step": 2,
+                                                     "interval_max": 10})
+        except Exception as exc:  # noqa: BLE001 - kombu's OperationalError, or redis-py's own
+            self._lost = True
+            raise BrokerLost(f"the broker at {self._broker} did not take a task for {BROKER_PATIENCE:.0f} s "
+                             f"({type(exc).__name__}); the documents not done are left for the next run") from None
+        self._pending[sent.id] = (task, cfg)
+
+    def _run_id(self) -> str:
+        return self._app.backend.client.info("server")["run_id"]
+
+    def _collect(self) -> None:
+        away_since = None
+        while not self._closing.wait(_TICK):
+            try:
+                if self._run_id() != self._broker_run:
+                    self._resend()
+                self._take_results()
+                away_since = None
+            except Exception as exc:  # noqa: BLE001 - the broker is away (redis-py's errors, or kombu's)
+                away_since = away_since or time.monotonic()
+                if time.monotonic() - away_since > BROKER_PATIENCE:
+                    self._lost = True
+                    self._on_lost(f"the broker at {self._broker} did not answer for {BROKER_PATIENCE:.0f} s "
+                                  f"({type(exc).__name__}); {len(self._pending)} documents in progress are left for "
+                                  "the next run")
+                    return
+                log.debug("broker unavailable: %s", redact_url(str(exc)))
+
+    def _resend(self) -> None:
+        with self._lock:
+            waiting = list(self._pending.values())
+            self._pending.clear()
+            log.warning("the broker at %s restarted: %d unanswered tasks sent again", self._broker, len(waiting))
+            for task, cfg in waiting:
+                self._send(task, cfg)
+            self._broker_run = self._run_id()
+
+    def _take_results(self) -> None:
+        backend = self._app.backend
+        ids = list(self._pending)
+        for start in range(0, len(ids), _MGET_BATCH):
+            batch = ids[start:start + _MGET_BATCH]
+            values = backend.mget([backend.get_key_for_task(task_id) for task_id in batch])
+            for task_id, value in zip(batch, values):
+                if value is None:
+                    continue
+                meta = backend.decode_result(value)
+                if meta["status"] not in ("SUCCESS", "FAILURE"):
+                    continue
+                with self._lock:
+                    entry = self._pending.pop(task_id, None)
+                backend.forget(task_id)
+                if entry is not None:
+                    self._on_result(entry[0], _result(entry[0], entry[1], meta))
+
+
+def _result(task: Task, cfg: RunConfig, meta: dict) -> DocumentResult:
+    from ingest.pipeline import failed
+
+    if meta["status"] == "SUCCESS":
+        return decode(DocumentResult, meta["result"])
+    exc = meta["result"]
+    if type(exc).__name__ == "TimeLimitExceeded":
+        exc = DocumentError(f"took longer than --doc-timeout {cfg.limits.doc_timeout:g} s; its worker process was "
+                            "stopped", "partition", "Timeout")
+    return failed(task.ref, exc, "partition")

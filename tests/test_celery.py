@@ -1,0 +1,259 @@
+"""`--executor celery`: the driver on one side of a real Redis broker (Debian's redis-server, with a password),
+real `ingest worker` processes on the other, outputs in a shared folder and vectors in a real Chroma server."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import chromadb
+import pytest
+import redis
+
+from conftest import EXAMPLES, FAKE_KEYS, INGEST, TESTS, free_port, output_state
+
+PASSWORD = "redis-test-password-0000"
+pytestmark = pytest.mark.slow
+
+
+class RedisServer:
+    """redis-server from Debian's package on 127.0.0.1, nothing saved to disk: a restart loses every queued task."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port, self.process = folder, free_port(), None
+        self.url = f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        server = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.process = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--requirepass", PASSWORD, "--dir", str(self.folder)],
+            stdout=(self.folder / "redis.log").open("a"), stderr=subprocess.STDOUT)
+        client = redis.Redis(port=self.port, password=PASSWORD)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"redis-server did not start: see {self.folder / 'redis.log'}")
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, password=PASSWORD)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+@pytest.fixture
+def chroma_port(chroma_server):
+    return chroma_server
+
+
+class Worker:
+    """`ingest worker` as a user starts it, with the test-only fault hook on its PYTHONPATH."""
+
+    def __init__(self, url: str, folder: Path, fault: str | None = None, concurrency: int = 2):
+        folder.mkdir(exist_ok=True)
+        self.log = folder / "worker.log"
+        env = {**os.environ, "PYTHONPATH": str(TESTS / "crash"), "INGEST_TEST_FAULT_DIR": str(folder)}
+        if fault:
+            env["INGEST_TEST_FAULT"] = fault
+        self.process = subprocess.Popen(
+            [INGEST, "worker", "--broker-url", url, "--concurrency", str(concurrency), "--download-dir",
+             str(folder / "downloads"), "-v"],
+            env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while "ready." not in self.text():
+            assert self.process.poll() is None and time.monotonic() < deadline, self.text()
+            time.sleep(0.2)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def received(self) -> int:
+        return self.text().count("] received")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def start_worker(broker, tmp_path):
+    started = []
+
+    def start(fault: str | None = None) -> Worker:
+        started.append(Worker(broker.url, tmp_path / f"worker-{len(started)}", fault))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def documents(tmp_path: Path) -> Path:
+    """The examples (a 2-page PDF to split by pages, a scan that `fast` finds empty) and a corrupt PDF."""
+    docs = tmp_path / "docs"
+    shutil.copytree(EXAMPLES, docs)
+    shutil.copy(TESTS / "fixtures" / "corrupt.pdf", docs / "reports")
+    return docs
+
+
+def ingest(docs: Path, out: Path, *args: str, env: dict | None = None, timeout: float = 600):
+    """The driver as a user runs it; returns its exit code, stderr and summary."""
+    summary = out.parent / f"{out.name}-summary.json"
+    done = subprocess.run([INGEST, "--local-path", str(docs), "--structured-output-dir", str(out), "--strategy",
+                           "fast", "--split-pages", "1", "--max-attempts", "1", "--summary-json", str(summary),
+                           "-v", *args],
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    report = json.loads(summary.read_text()) if summary.exists() else None
+    return done.returncode, done.stdout + done.stderr, report
+
+
+def celery_args(broker: RedisServer, chroma_port: int, collection: str = "ingest") -> list[str]:
+    return ["--executor", "celery", "--broker-url", broker.url, "--shared-output", "--chroma-host", "127.0.0.1",
+            "--chroma-port", str(chroma_port), "--collection", collection]
+
+
+def vectors(port: int, collection: str) -> dict:
+    got = chromadb.HttpClient(host="127.0.0.1", port=port).get_collection(collection).get(
+        include=["documents", "metadatas"])
+    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+
+def failures(report: dict) -> list[tuple]:
+    return sorted((f["key"], f["stage"], f["error_type"], f["message"]) for f in report["failures"])
+
+
+def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker, chroma_port, tmp_path):
+    docs = documents(tmp_path)
+    worker = start_worker()
+    code, log, celery_report = ingest(docs, tmp_path / "celery", *celery_args(broker, chroma_port))
+    local_code, local_log, local_report = ingest(docs, tmp_path / "local", "--chroma-host", "127.0.0.1",
+                                                 "--chroma-port", str(chroma_port), "--collection", "local")
+
+    assert (code, local_code) == (1, 1), log + local_log  # the bad documents fail alone, the same way
+    assert failures(celery_report) == failures(local_report)
+    assert {f[0] for f in failures(celery_report)} == {"reports/corrupt.pdf", "reports/scanned-memo.pdf"}
+    assert {k: celery_report[k] for k in ("processed", "failed", "pages", "chunks")} == \
+        {k: local_report[k] for k in ("processed", "failed", "pages", "chunks")}
+    assert celery_report["processed"] == 7
+    assert output_state(tmp_path / "celery") == output_state(tmp_path / "local")  # byte for byte
+    assert vectors(chroma_port, "ingest") == vectors(chroma_port, "local")
+    assert not (tmp_path / "celery" / ".ingest" / "parts").exists()
+
+    received = worker.received()
+    code, log, again = ingest(docs, tmp_path / "celery", *celery_args(broker, chroma_port))
+    assert code == 1 and again["processed"] == 0 and again["skipped"] == 7, log  # the failures stay given up
+    assert worker.received() == received  # nothing was enqueued
+    leftovers = [key for key in broker.client().keys() if not key.startswith(b"_kombu")]
+    assert leftovers == [], leftovers  # every result was collected and removed; nothing piles up
+
+    everything = log + (tmp_path / "celery-summary.json").read_text() + worker.text() + "".join(
+        str(row) for row in sqlite3.connect(tmp_path / "celery" / ".ingest" / "state.db").execute(
+            "select * from runs"))
+    assert PASSWORD not in everything
+
+
+def test_a_worker_killed_mid_document_leaves_it_to_another(broker, start_worker, chroma_port, tmp_path):
+    docs = documents(tmp_path)
+    worker = start_worker(fault="fake.docx=killonce")
+    code, log, report = ingest(docs, tmp_path / "out", *celery_args(broker, chroma_port))
+
+    assert (tmp_path / "worker-0" / "fake.docx.killed").exists()  # the process did die
+    assert "WorkerLostError" in worker.text() or "signal 9" in worker.text(), worker.text()
+    assert code == 1 and report["processed"] == 7, log  # corrupt.pdf and the scan fail; fake.docx is done
+    rows = sqlite3.connect(tmp_path / "out" / ".ingest" / "state.db").execute(
+        "select status, attempts from documents where key = 'fake.docx'").fetchall()
+    assert rows == [("done", 0)]  # done, with no failed attempt
+    stored = [m for _, m in vectors(chroma_port, "ingest").values() if m["source"].endswith("fake.docx")]
+    assert len(stored) == stored[0]["chunk_count"]  # done once: no duplicate chunks
+
+
+def test_a_document_that_kills_every_worker_fails_after_two_tries(broker, start_worker, chroma_port, tmp_path):
+    docs = documents(tmp_path)
+    start_worker(fault="fake.docx=segfault")
+    code, log, report = ingest(docs, tmp_path / "out", "--no-vectors", *celery_args(broker, chroma_port)[:5])
+    assert code == 1, log
+    assert ("fake.docx", "partition", "WorkerDied") in [f[:3] for f in failures(report)]
+    assert report["processed"] == 6
+
+
+def test_the_run_survives_a_broker_restart_and_tasks_are_json(broker, start_worker, chroma_port, tmp_path):
+    docs = documents(tmp_path)
+    worker = start_worker(fault="fake.docx=slow")
+    driver = subprocess.Popen(
+        [INGEST, "--local-path", str(docs), "--structured-output-dir", str(tmp_path / "out"), "--strategy", "fast",
+         "--max-attempts", "1", "--summary-json", str(tmp_path / "summary.json"), "-v",
+         *celery_args(broker, chroma_port)],
+        env={**os.environ, "INGEST_BROKER_URL": broker.url}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    deadline = time.monotonic() + 120
+    while not any("fake.docx" in body for body in in_progress(broker)):  # the broker keeps them until done
+        assert time.monotonic() < deadline and driver.poll() is None
+        time.sleep(0.1)
+    for body in in_progress(broker):
+        json.loads(body)
+        assert not any(secret in body for secret in (PASSWORD, *FAKE_KEYS.values()))
+    broker.stop()  # mid-document: every queued task and the task in progress are lost with it
+    time.sleep(2)
+    broker.start()
+    output, _ = driver.communicate(timeout=300)
+
+    report = json.loads((tmp_path / "summary.json").read_text())
+    assert driver.returncode == 1 and report["processed"] == 7 and report["failed"] == 2, output
+    assert "restarted" in output
+    assert (tmp_path / "out" / "fake.docx.json").exists()
+    assert worker.process.poll() is None  # the worker reconnected by itself
+
+
+def in_progress(broker: RedisServer) -> list[str]:
+    """The bodies of the tasks workers hold (kombu keeps them in Redis until acknowledged), checked to be JSON."""
+    bodies = []
+    for value in broker.client().hgetall("unacked").values():
+        message = json.loads(value)[0]
+        assert message["content-type"] == "application/json"
+        bodies.append(base64.b64decode(message["body"]).decode())
+    return bodies
+
+
+def test_celery_refuses_what_cannot_work_across_machines(broker, tmp_path):
+    docs = documents(tmp_path)
+    for args, expected in (
+        (["--executor", "celery", "--broker-url", broker.url, "--no-vectors"], "--shared-output"),
+        (["--executor", "celery", "--broker-url", broker.url, "--shared-output"], "--chroma-host"),
+        (["--executor", "celery", "--shared-output", "--no-vectors"], "--broker-url"),
+        (["--executor", "celery", "--broker-url", "http://x", "--shared-output", "--no-vectors"], "redis://"),
+        (["--executor", "celery", "--broker-url", broker.url, "--shared-output", "--no-vectors"],
+         "No ingest worker consumes the queue 'ingest'"),
+        (["--executor", "celery", "--broker-url", f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0",
+          "--shared-output", "--no-vectors"], "Cannot reach the broker"),
+    ):
+        code, log, _ = ingest(docs, tmp_path / "out", *args)
+        assert code == 2 and expected in log and "Traceback" not in log, log
+        assert PASSWORD not in log
+    done = subprocess.run([INGEST, "worker", "--broker-url", f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Cannot reach the broker" in done.stderr and PASSWORD not in done.stderr
