@@ -20,13 +20,15 @@ bench: install
 	$(BIN)/python benchmarks/partition_bench.py
 	$(BIN)/python benchmarks/embed_bench.py
 
-# OCR, PDF rendering and the Celery tests' broker come from Debian's packages; installed only when missing.
+# OCR, PDF rendering and the Celery tests' broker come from Debian's packages; installed only when missing. The
+# tests start their own redis-server: the one the package starts on installing is stopped.
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  case "$$missing" in *redis-server*) $$SUDO service redis-server stop >/dev/null 2>&1 || true;; esac; \
 	fi
 
 install: system-deps $(VENV)/.installed

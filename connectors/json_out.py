@@ -1,65 +1,65 @@
-"""One element-JSON file per document, stamped with the object version it was made from.
+"""One element-JSON file per document, stamped with the object version it was made from, in an output store.
 
 The stamp (``metadata.data_source`` on every element) is what the next run reads to skip unchanged documents, so
-the skip decision needs nothing but the output folder.
+the skip decision needs nothing but the outputs.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-from pathlib import Path
 
-from ingest.files import atomic_write_text
+from connectors.outputs import STATE_FOLDER, LocalOutputs, S3Outputs
 from ingest.models import DocumentRef
 from ingest.paths import safe_relative_path
 
+Outputs = LocalOutputs | S3Outputs
+PARTS = f"{STATE_FOLDER}/parts"
 
-def output_path(output_dir: Path, rel_path: str) -> Path:
-    return output_dir / f"{safe_relative_path(rel_path)}.json"
+
+def output_key(rel_path: str) -> str:
+    return f"{safe_relative_path(rel_path)}.json"
 
 
-def chunks_path(output_dir: Path, rel_path: str) -> Path:
+def chunks_key(rel_path: str) -> str:
     """The chunk records, one JSON object per line; the suffix can never collide with an element output."""
-    return output_dir / f"{safe_relative_path(rel_path)}.chunks.jsonl"
+    return f"{safe_relative_path(rel_path)}.chunks.jsonl"
 
 
-def pending_path(path: Path) -> Path:
+def pending_key(key: str) -> str:
     """Where an element JSON waits until its document's vectors are stored; ``commit`` moves it into place."""
-    return path.with_name(f".{path.name}.pending")
+    folder, _, name = key.rpartition("/")
+    return f"{folder}/.{name}.pending" if folder else f".{name}.pending"
 
 
-def parts_dir(output_dir: Path, source_url: str) -> Path:
-    """Where the page ranges of a long PDF leave their elements until the merge: under the run's lock, by a hash
-    of the URL (a run that dies leaves it behind; the next run clears the folder at its start)."""
+def parts_key(source_url: str) -> str:
+    """Where the page ranges of a long PDF leave their elements until the merge, by a hash of the URL (a run that
+    dies leaves it behind; the next run clears PARTS at its start)."""
     digest = hashlib.sha256(source_url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-    return output_dir / ".ingest" / "parts" / digest
+    return f"{PARTS}/{digest}"
 
 
-def write_part(folder: Path, pages: tuple[int, int], elements: list) -> None:
+def write_part(store: Outputs, folder: str, pages: tuple[int, int], elements: list) -> None:
     """One range's elements, as unstructured writes (and reads back) element JSON."""
     from unstructured.staging.base import elements_to_json
 
-    atomic_write_text(folder / f"{pages[0]:06d}.json", elements_to_json(elements))
+    store.write(f"{folder}/{pages[0]:06d}.json", elements_to_json(elements))
 
 
-def read_part(folder: Path, pages: tuple[int, int]) -> list:
+def read_part(store: Outputs, folder: str, pages: tuple[int, int]) -> list:
     from unstructured.staging.base import elements_from_json
 
-    return elements_from_json(filename=str(folder / f"{pages[0]:06d}.json"))
+    data = store.read(f"{folder}/{pages[0]:06d}.json")
+    if data is None:
+        raise FileNotFoundError(f"the elements of pages {pages[0] + 1}-{pages[1]} are missing")
+    return elements_from_json(text=data.decode("utf-8"))
 
 
-def remove_parts(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+def commit(store: Outputs, key: str) -> None:
+    store.move(pending_key(key), key)
 
 
-def commit(path: Path) -> None:
-    os.replace(pending_path(path), path)
-
-
-def write_chunks(path: Path, records: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+def write_chunks(store: Outputs, key: str, records: list[dict]) -> None:
+    store.write(key, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
 
 
 def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
@@ -76,7 +76,7 @@ def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
     }
 
 
-def write_elements(path: Path, elements: list, ref: DocumentRef, fingerprint: str) -> None:
+def write_elements(store: Outputs, key: str, elements: list, ref: DocumentRef, fingerprint: str) -> None:
     """Write ``elements`` as ``elements_to_json`` does, each carrying the source URL and object version."""
     from unstructured.documents.elements import DataSourceMetadata
     from unstructured.staging.base import elements_to_json
@@ -85,17 +85,17 @@ def write_elements(path: Path, elements: list, ref: DocumentRef, fingerprint: st
     for element in elements:
         element.metadata.data_source = source
         element.metadata.file_directory = None  # a worker's temp path: differs between runs and machines
-    atomic_write_text(path, elements_to_json(elements, indent=2))
+    store.write(key, elements_to_json(elements, indent=2))
 
 
-def read_stamp(path: Path) -> dict | None:
-    """The data-source stamp of an element output; None when the file is missing, raises ValueError when it is
-    not a complete output."""
+def read_stamp(store: Outputs, key: str) -> dict | None:
+    """The data-source stamp of an element output; None when there is none, raises ValueError when it is not a
+    complete output."""
     try:
-        with path.open("rb") as handle:
-            elements = json.load(handle)
-    except FileNotFoundError:
-        return None
+        data = store.read(key)
+        if data is None:
+            return None
+        elements = json.loads(data)
     except (OSError, ValueError) as exc:
         raise ValueError(str(exc)) from None
     try:
@@ -104,11 +104,11 @@ def read_stamp(path: Path) -> dict | None:
         raise ValueError("no stamped elements") from None
 
 
-def staleness(path: Path, ref: DocumentRef, fingerprint: str) -> str | None:
-    """None when ``path`` holds a complete output made from this version of ``ref`` with these settings; else why
+def staleness(store: Outputs, key: str, ref: DocumentRef, fingerprint: str) -> str | None:
+    """None when ``key`` holds a complete output made from this version of ``ref`` with these settings; else why
     the document must be processed."""
     try:
-        stamp = read_stamp(path)
+        stamp = read_stamp(store, key)
     except ValueError:
         return "output unreadable"
     if stamp is None:
@@ -124,10 +124,10 @@ def staleness(path: Path, ref: DocumentRef, fingerprint: str) -> str | None:
     return None
 
 
-def chunks_source(path: Path) -> str | None:
+def chunks_source(store: Outputs, key: str) -> str | None:
     """The source URL recorded in a chunk file, or None."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            return json.loads(handle.readline())["metadata"]["source"]
+        first = (store.read(key) or b"").split(b"\n", 1)[0]
+        return json.loads(first)["metadata"]["source"]
     except (OSError, ValueError, LookupError, TypeError):
         return None

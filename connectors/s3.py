@@ -42,12 +42,13 @@ _CUT_OFF = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, Conne
 _REJECTED_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 
 
-def make_client(source: SourceConfig):
+def make_client(source: SourceConfig, signed: bool = False):
+    """A client for the source's endpoint; ``signed`` even when the source is read anonymously (for writing)."""
     config = Config(
         retries={"mode": "standard", "max_attempts": source.retries + 1},
         connect_timeout=10,
         read_timeout=60,
-        signature_version=UNSIGNED if source.anonymous else None,
+        signature_version=UNSIGNED if source.anonymous and not signed else None,
     )
     try:
         return boto3.session.Session().client("s3", endpoint_url=source.endpoint_url, config=config)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from celery import Celery, signals
 
-from ingest.config import DEFAULT_QUEUE, IndexConfig, PartitionConfig
+from ingest.config import DEFAULT_QUEUE, IndexConfig, PartitionConfig, RunConfig
 from ingest.errors import ConfigError, DocumentError
 from ingest.payloads import from_payload, result_payload
 from ingest.redact import RedactingFormatter, redact_url
@@ -111,27 +111,28 @@ def process(self, payload: dict) -> dict:
         return result_payload(failed(task.ref, error, "partition"))
     result = run_task(task, cfg)
     if result.records is not None:
-        result = _store(result, cfg.index)
+        result = _store(result, cfg)
     app.backend.client.delete(deliveries)
     if result.status == "failed" and result.transient and self.request.retries < TRANSIENT_RETRIES:
         raise self.retry(countdown=2 ** (self.request.retries + 1))
     return result_payload(result)
 
 
-def _store(result, cfg: IndexConfig):
+def _store(result, run: RunConfig):
     """Embed and store a document's chunks, then commit its element JSON: what the local index writer does."""
-    from connectors.json_out import commit, pending_path
+    from connectors.json_out import commit, output_key, pending_key
+    from connectors.outputs import outputs
     from ingest.index import store_error
     from ingest.pipeline import failed
 
-    output = Path(result.output_path)
+    store, output, cfg = outputs(run), output_key(result.ref.rel_path), run.index
     try:
         embedder = _embedder(cfg.model, cfg.device, cfg.batch_size)
         index = _collection(cfg, embedder.dimension)
         index.replace(result.ref.source_url, result.records, embedder.encode([r["text"] for r in result.records]))
-        commit(output)
+        commit(store, output)
     except Exception as exc:  # noqa: BLE001 - one document's failure is a result
-        pending_path(output).unlink(missing_ok=True)
+        store.delete(pending_key(output))
         error_type, _, message = store_error(exc, cfg).partition(": ")
         return failed(result.ref, DocumentError(message, "index", error_type), "index")
     return dataclasses.replace(result, records=None)

@@ -31,9 +31,10 @@ def worker_processes(broker_url: str, queue: str) -> int:
     app = use_broker(broker_url)
     try:
         app.backend.client.ping()
-        inspect = app.control.inspect(timeout=2.0)
-        queues = inspect.active_queues() or {}
-        stats = inspect.stats() or {}
+        workers = [name for reply in app.control.ping(timeout=1.0) for name in reply]
+        inspect = app.control.inspect(destination=workers, limit=len(workers), timeout=5.0)
+        queues = inspect.active_queues() or {} if workers else {}
+        stats = inspect.stats() or {} if workers else {}
     except Exception as exc:  # noqa: BLE001 - redis-py and kombu raise several types for a broker that is away
         raise ConfigError(f"Cannot reach the broker at {redact_url(broker_url)}: {type(exc).__name__}: "
                           f"{redact_url(str(exc))}; start redis-server there or check --broker-url") from None

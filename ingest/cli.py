@@ -6,6 +6,7 @@ Exit codes: 0 every listed document processed or skipped; 1 some documents faile
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -53,6 +54,21 @@ class S3Url(click.ParamType):
         return bucket, prefix
 
 
+class OutputDir(click.ParamType):
+    """A local folder, or ``s3://bucket/prefix/`` (normalised to end in a slash)."""
+
+    name = "DIR|s3://bucket/prefix/"
+
+    def convert(self, value, param, ctx):
+        value = str(value)
+        if value.startswith("s3://"):
+            bucket, prefix = S3Url().convert(value, param, ctx)
+            return f"s3://{bucket}/{prefix}" + ("/" if prefix and not prefix.endswith("/") else "")
+        if Path(value).is_file():
+            self.fail(f"{value!r} is a file: give a folder (or s3://bucket/prefix/)", param, ctx)
+        return value
+
+
 def _default_download_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ingest" / "downloads"
 
@@ -98,17 +114,27 @@ def option_group(*options):
 
 # Where a run's outputs and ledger are; the same flags for `ingest` and `ingest status`.
 state_options = option_group(
-    click.option("--structured-output-dir", type=click.Path(file_okay=False, path_type=Path),
-                 default=Path("structured-outputs"), envvar="INGEST_STRUCTURED_OUTPUT_DIR", show_envvar=True,
-                 show_default=True, help="One element JSON per document, at <dir>/<key relative to the prefix>"
-                                         ".json; the ledger and the run lock live in <dir>/.ingest/."),
+    click.option("--structured-output-dir", type=OutputDir(), default="structured-outputs",
+                 envvar="INGEST_STRUCTURED_OUTPUT_DIR", show_envvar=True, show_default=True,
+                 help="One element JSON per document, at <dir>/<key relative to the prefix>.json: a local folder "
+                      "(the ledger and the run lock live in <dir>/.ingest/), or s3://bucket/prefix/ (each output "
+                      "one PUT; the ledger and lock then live in ~/.cache/ingest/state/)."),
     click.option("--state-path", type=click.Path(dir_okay=False, path_type=Path), envvar="INGEST_STATE_PATH",
                  show_envvar=True, help="The ledger (SQLite) [default: <structured-output-dir>/.ingest/state.db]."),
 )
 
 
-def ledger_path(output_dir: Path, state_path: Path | None) -> Path:
-    return state_path or output_dir / ".ingest" / "state.db"
+def state_dir(output_dir: str) -> Path:
+    """The ledger's and the lock's folder: inside a local output folder; for S3 outputs, one per URL on this
+    machine (so the lock keeps out only runs on this machine)."""
+    if not output_dir.startswith("s3://"):
+        return Path(output_dir) / ".ingest"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "ingest" / "state" / hashlib.sha256(output_dir.encode()).hexdigest()[:16]
+
+
+def ledger_path(output_dir: str, state_path: Path | None) -> Path:
+    return state_path or state_dir(output_dir) / "state.db"
 
 
 # Where the vector index lives; the same flags for `ingest` and `ingest query`.
@@ -287,21 +313,23 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
     if executor == "celery":
         if not broker_url:
             raise click.UsageError("--executor celery needs --broker-url (or INGEST_BROKER_URL)")
-        if not shared_output:
+        if not shared_output and not structured_output_dir.startswith("s3://"):
             raise click.UsageError(f"--executor celery: the workers write the outputs, and "
                                    f"{structured_output_dir} is a folder of this machine; give --shared-output if "
-                                   "every worker sees it at the same path")
+                                   "every worker sees it at the same path, or an s3:// URL")
         if not no_vectors and not chroma_host:
             raise click.UsageError("--executor celery: the workers store the vectors, and an embedded Chroma store "
                                    "is this machine's; give --chroma-host (a Chroma server they all reach) or "
                                    "--no-vectors")
         broker = BrokerConfig(broker_url, queue)
-        structured_output_dir = structured_output_dir.absolute()
+        if not structured_output_dir.startswith("s3://"):
+            structured_output_dir = str(Path(structured_output_dir).absolute())
     if s3_url:
         source = SourceConfig("s3", bucket=s3_url[0], prefix=s3_url[1], endpoint_url=endpoint_url,
                               anonymous=anonymous, retries=retries, include=include, exclude=exclude)
     else:
-        source = SourceConfig("local", local_root=str(local_path), include=include, exclude=exclude)
+        source = SourceConfig("local", local_root=str(local_path), endpoint_url=endpoint_url, retries=retries,
+                              include=include, exclude=exclude)
     cfg = RunConfig(
         source=source,
         partition=PartitionConfig(strategy, hi_res_model, tuple(lang for lang in languages.split(",") if lang)),
@@ -321,6 +349,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         split_pages=split_pages,
     )
     from connectors import make_reader
+    from connectors.outputs import S3Outputs, outputs
     from ingest import chunking as chunkers
     from ingest import runners
     from ingest.lock import LockHeld, RunLock
@@ -340,6 +369,9 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         try:
             reader = make_reader(cfg)
             reader.check()
+            store = outputs(cfg)
+            if isinstance(store, S3Outputs):
+                store.check()
             if dry_run:
                 ledger = Ledger(ledger_path(structured_output_dir, state_path)) \
                     if ledger_path(structured_output_dir, state_path).exists() else None
@@ -349,7 +381,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
                 from ingest.celery_pool import worker_processes
 
                 cfg = dataclasses.replace(cfg, num_processes=worker_processes(broker.url, broker.queue))
-            lock = RunLock(structured_output_dir / ".ingest" / "lock")
+            lock = RunLock(state_dir(structured_output_dir) / "lock")
             stack.callback(lock.release)
             lock.acquire(wait_lock, structured_output_dir)
             ledger = Ledger(ledger_path(structured_output_dir, state_path))

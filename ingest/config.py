@@ -94,7 +94,7 @@ class BrokerConfig:
 class RunConfig:
     source: SourceConfig
     partition: PartitionConfig
-    output_dir: Path
+    output_dir: str  # a local folder, or s3://bucket/prefix/
     download_dir: Path
     re_download: bool = False
     preserve_downloads: bool = False

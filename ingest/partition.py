@@ -5,6 +5,7 @@ import importlib
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from ingest import layout
@@ -124,28 +125,25 @@ def page_ranges(path: Path, cfg: PartitionConfig, split_pages: int,
     return tuple((first, min(first + size, count)) for first in range(0, count, size)), strategy
 
 
-def partition_pages(path: Path, filename: str, cfg: PartitionConfig, pages: tuple[int, int], strategy: str,
-                    folder: Path) -> list:
+def partition_pages(path: Path, filename: str, cfg: PartitionConfig, pages: tuple[int, int], strategy: str) -> list:
     """Elements of ``pages`` ([first, last), from 0) of a PDF, numbered as in the whole document. The pages are
-    copied to a PDF of their own (with the original's modification time, which unstructured records)."""
+    copied to a PDF of their own in a temporary folder (with the original's modification time, which unstructured
+    records)."""
     import pypdfium2
 
     first, last = pages
-    folder.mkdir(parents=True, exist_ok=True)
-    piece = folder / f"pages-{first:06d}.pdf"
-    source, copy = pypdfium2.PdfDocument(str(path)), pypdfium2.PdfDocument.new()
-    try:
-        copy.import_pages(source, list(range(first, last)))
-        copy.save(str(piece))
-    finally:
-        copy.close()
-        source.close()
-    stat = path.stat()
-    os.utime(piece, (stat.st_atime, stat.st_mtime))
-    try:
+    with tempfile.TemporaryDirectory(prefix="ingest-pages-") as folder:
+        piece = Path(folder, f"pages-{first:06d}.pdf")
+        source, copy = pypdfium2.PdfDocument(str(path)), pypdfium2.PdfDocument.new()
+        try:
+            copy.import_pages(source, list(range(first, last)))
+            copy.save(str(piece))
+        finally:
+            copy.close()
+            source.close()
+        stat = path.stat()
+        os.utime(piece, (stat.st_atime, stat.st_mtime))
         return _partition(piece, filename, cfg, strategy, first + 1)
-    finally:
-        piece.unlink(missing_ok=True)
 
 
 def merged(parts: list[list]) -> list:

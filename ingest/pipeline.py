@@ -8,9 +8,9 @@ from typing import Callable
 
 from connectors import make_reader
 from connectors.json_out import (
-    chunks_path, output_path, parts_dir, pending_path, read_part, remove_parts, write_chunks, write_elements,
-    write_part,
+    chunks_key, output_key, parts_key, pending_key, read_part, write_chunks, write_elements, write_part,
 )
+from connectors.outputs import outputs
 from ingest.chunking import chunk, chunk_records
 from ingest.config import RunConfig
 from ingest.errors import DocumentError
@@ -40,18 +40,17 @@ def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambd
         return name
 
     try:
-        out = output_path(cfg.output_dir, ref.rel_path)
-        parts = parts_dir(cfg.output_dir, ref.source_url)
+        out, parts, store = output_key(ref.rel_path), parts_key(ref.source_url), outputs(cfg)
         reader = _reader(cfg)
         stage = enter("fetch")
         local = reader.fetch(ref, reuse=task.prefetched or task.kind != "document")
         stage = enter("partition")
         if task.kind == "range":
-            elements = partition_pages(local, filename, cfg.partition, task.pages, task.strategy, parts)
-            write_part(parts, task.pages, elements)
+            elements = partition_pages(local, filename, cfg.partition, task.pages, task.strategy)
+            write_part(store, parts, task.pages, elements)
             return DocumentResult(ref, "part", elements=len(elements), seconds=time.monotonic() - started)
         if task.kind == "merge":
-            elements, pages = counted(merged([read_part(parts, pages) for pages in task.ranges]), local,
+            elements, pages = counted(merged([read_part(store, parts, pages) for pages in task.ranges]), local,
                                       cfg.partition)
         else:
             ranges, strategy = page_ranges(local, cfg.partition, cfg.split_pages, cfg.num_processes)
@@ -63,16 +62,17 @@ def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambd
         if cfg.chunks_enabled:
             stage = enter("chunk")
             records = chunk_records(chunk(elements, cfg.chunk), ref, fingerprint)
-            write_chunks(chunks_path(cfg.output_dir, ref.rel_path), records)
+            write_chunks(store, chunks_key(ref.rel_path), records)
         stage = enter("write")
-        write_elements(pending_path(out) if cfg.index.enabled else out, elements, ref, fingerprint)
-        remove_parts(parts)
+        write_elements(store, pending_key(out) if cfg.index.enabled else out, elements, ref, fingerprint)
+        if task.kind == "merge":
+            store.remove_tree(parts)
         if reader.downloads and not cfg.preserve_downloads:
             local.unlink(missing_ok=True)
     except Exception as exc:  # noqa: BLE001 - one document's failure is a result, never the run's end
         return failed(ref, exc, stage, time.monotonic() - started)
     return DocumentResult(ref, "processed", pages=pages, elements=len(elements), chunks=len(records or ()),
-                          seconds=time.monotonic() - started, output_path=str(out),
+                          seconds=time.monotonic() - started, output_path=store.location(out),
                           records=records if cfg.index.enabled else None)
 
 

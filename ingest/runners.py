@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import queue
 import threading
 import time
@@ -24,8 +23,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from connectors.base import Reader
 from connectors.chroma import IndexedDocument
 from connectors.json_out import (
-    chunks_path, chunks_source, commit, output_path, parts_dir, pending_path, read_stamp, remove_parts, staleness,
+    PARTS, chunks_key, chunks_source, commit, output_key, parts_key, pending_key, read_stamp, staleness,
 )
+from connectors.outputs import outputs
 from ingest.config import BrokerConfig, RunConfig
 from ingest.errors import BrokerLost, ConfigError, DocumentError, ListingError
 from ingest.index import IndexWriter
@@ -47,7 +47,7 @@ def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument], 
     """What to do with a listed document: a final result (skipped, refused, given up) or None to process it, and
     the reason in a few words."""
     try:
-        out = output_path(cfg.output_dir, ref.rel_path)
+        out = output_key(ref.rel_path)
         claims.claim(ref.key, safe_relative_path(ref.rel_path))
     except DocumentError as exc:  # an unsafe key fails alone
         return failed(ref, exc, "plan"), "unsafe key" if exc.error_type == "UnsafeKey" else "key collision"
@@ -56,8 +56,9 @@ def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument], 
         message = f"{ref.size / 2**20:.3g} MB is over --max-file-size {limit:g} MB; not downloaded"
         return DocumentResult(ref, "skipped", "plan", TOO_LARGE, message), "too large"
     fingerprint = cfg.fingerprint()
-    reason = "reprocess" if cfg.reprocess else staleness(out, ref, fingerprint)
-    if reason is None and cfg.chunks_enabled and not chunks_path(cfg.output_dir, ref.rel_path).is_file():
+    store = outputs(cfg)
+    reason = "reprocess" if cfg.reprocess else staleness(store, out, ref, fingerprint)
+    if reason is None and cfg.chunks_enabled and not store.exists(chunks_key(ref.rel_path)):
         reason = "chunk file missing"
     if reason is None and cfg.index.enabled:
         entry = indexed.get(ref.source_url)
@@ -66,7 +67,7 @@ def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument], 
         elif not entry.matches(ref.version, fingerprint):
             reason = "only partly in the index" if entry.version == ref.version else "index holds another version"
     if reason is None:
-        return DocumentResult(ref, "skipped", output_path=str(out)), "unchanged"
+        return DocumentResult(ref, "skipped", output_path=store.location(out)), "unchanged"
     previous = ledger.get(ref.source_url) if ledger and not cfg.retry_failed else None
     if (previous and previous.status == "failed" and (previous.version, previous.config) == (ref.version, fingerprint)
             and previous.attempts >= cfg.max_attempts):
@@ -88,36 +89,33 @@ def gone(cfg: RunConfig, scope: str, listed: set[str], indexed: dict[str, Indexe
             seen.add(source)
             yield source, source[len(scope):]
 
-    root = cfg.output_dir
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not (Path(folder) == root and d == ".ingest"))
-        for name in sorted(files):
-            path = Path(folder, name)
-            rel = path.relative_to(root).as_posix()
-            for suffix, read_source in ((".chunks.jsonl", chunks_source), (".json", _stamped_source)):
-                if name.endswith(suffix) and not name.startswith("."):
-                    if scope + rel.removesuffix(suffix) not in listed:  # a listed document's file is never read
-                        source = read_source(path)
-                        if source:
-                            yield from candidate(source)
-                    break
+    store = outputs(cfg)
+    for key in store.walk():
+        name = key.rpartition("/")[2]
+        for suffix, read_source in ((".chunks.jsonl", chunks_source), (".json", _stamped_source)):
+            if name.endswith(suffix) and not name.startswith("."):
+                if scope + key.removesuffix(suffix) not in listed:  # a listed document's file is never read
+                    source = read_source(store, key)
+                    if source:
+                        yield from candidate(source)
+                break
     for source in sorted(indexed):
         yield from candidate(source)
     for state in ledger.under(scope) if ledger else ():
         yield from candidate(state.source_url)
 
 
-def _stamped_source(path: Path) -> str | None:
+def _stamped_source(store, key: str) -> str | None:
     try:
-        return (read_stamp(path) or {}).get("url")
+        return (read_stamp(store, key) or {}).get("url")
     except ValueError:
         return None
 
 
 def remove_outputs(cfg: RunConfig, rel_path: str) -> None:
-    out = output_path(cfg.output_dir, rel_path)
-    for path in (chunks_path(cfg.output_dir, rel_path), pending_path(out), out):
-        path.unlink(missing_ok=True)
+    out, store = output_key(rel_path), outputs(cfg)
+    for key in (chunks_key(rel_path), pending_key(out), out):
+        store.delete(key)
 
 
 def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Ledger | None = None,
@@ -138,8 +136,9 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             stack.callback(writer.close)
             indexed = writer.start()
 
-        remove_parts(cfg.output_dir / ".ingest" / "parts")  # what a run that died left between ranges and merge
-        stack.callback(remove_parts, cfg.output_dir / ".ingest" / "parts")
+        store = outputs(cfg)
+        store.remove_tree(PARTS)  # what a run that died left between ranges and merge
+        stack.callback(store.remove_tree, PARTS)
 
         def start_pool():
             """Before the first document: the model loads in the writer while unstructured loads here."""
@@ -368,7 +367,7 @@ class _Dispatcher:
                 remove_outputs(self.cfg, result.ref.rel_path)
                 yield from self._finish(result)
             else:
-                commit(Path(result.output_path))
+                commit(outputs(self.cfg), output_key(result.ref.rel_path))
                 yield from self._finish(dataclasses.replace(result, records=None))
 
     def _ranges(self, task: Task, result: DocumentResult) -> Iterator[DocumentResult]:
@@ -390,14 +389,14 @@ class _Dispatcher:
             return
         del self.splits[source]
         if split.failure:
-            remove_parts(parts_dir(self.cfg.output_dir, source))
+            outputs(self.cfg).remove_tree(parts_key(source))
             yield from self._finish(split.failure)
         else:
             self.pool.submit(Task(task.ref, "merge", ranges=split.ranges), self.cfg, first=True)
 
     def _index_failed(self, result: DocumentResult, error: str) -> Iterator[DocumentResult]:
         if result.output_path:
-            pending_path(Path(result.output_path)).unlink(missing_ok=True)
+            outputs(self.cfg).delete(pending_key(output_key(result.ref.rel_path)))
         error_type, _, message = error.partition(": ")
         stage = "delete" if result.status == "deleted" else "index"
         yield from self._finish(failed(result.ref, DocumentError(message or error, stage, error_type), stage))

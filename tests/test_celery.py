@@ -121,9 +121,9 @@ def documents(tmp_path: Path) -> Path:
     return docs
 
 
-def ingest(docs: Path, out: Path, *args: str, env: dict | None = None, timeout: float = 600):
+def ingest(docs: Path, out: Path | str, *args: str, env: dict | None = None, timeout: float = 600):
     """The driver as a user runs it; returns its exit code, stderr and summary."""
-    summary = out.parent / f"{out.name}-summary.json"
+    summary = docs.parent / f"{str(out).rstrip('/').rpartition('/')[2]}-summary.json"
     done = subprocess.run([INGEST, "--local-path", str(docs), "--structured-output-dir", str(out), "--strategy",
                            "fast", "--split-pages", "1", "--max-attempts", "1", "--summary-json", str(summary),
                            "-v", *args],
@@ -175,6 +175,23 @@ def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker,
         str(row) for row in sqlite3.connect(tmp_path / "celery" / ".ingest" / "state.db").execute(
             "select * from runs"))
     assert PASSWORD not in everything
+
+
+def test_celery_workers_write_outputs_to_s3(broker, start_worker, chroma_port, s3, s3_endpoint, bucket, tmp_path):
+    docs = documents(tmp_path)
+    start_worker()
+    args = celery_args(broker, chroma_port)
+    args.remove("--shared-output")  # S3 is shared by nature
+    code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint, *args)
+    local_code, local_log, _ = ingest(docs, tmp_path / "local", "--chroma-host", "127.0.0.1", "--chroma-port",
+                                      str(chroma_port), "--collection", "local")
+
+    assert (code, local_code) == (1, 1) and report["processed"] == 7, log + local_log
+    stored = {}
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="out/")["Contents"]:
+        stored[obj["Key"][len("out/"):]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+    assert stored == output_state(tmp_path / "local")  # no pending copies or parts left, the same bytes
+    assert vectors(chroma_port, "ingest") == vectors(chroma_port, "local")
 
 
 def test_a_worker_killed_mid_document_leaves_it_to_another(broker, start_worker, chroma_port, tmp_path):

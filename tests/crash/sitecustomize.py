@@ -77,9 +77,9 @@ if _fault:
         return _partition_file(path, filename, cfg)
 
     @functools.wraps(_partition_pages)
-    def _misbehaving_pages(path, filename, cfg, pages, strategy, folder):
+    def _misbehaving_pages(path, filename, cfg, pages, strategy):
         _misbehave(f"{filename}@pages{pages[0] + 1}-{pages[1]}")
-        return _partition_pages(path, filename, cfg, pages, strategy, folder)
+        return _partition_pages(path, filename, cfg, pages, strategy)
 
     ingest.partition.partition_file = _misbehaving_file
     ingest.partition.partition_pages = _misbehaving_pages

@@ -1,0 +1,142 @@
+"""Where outputs are stored: a local folder, or an S3 prefix (``--structured-output-dir s3://bucket/prefix/``)
+that workers on other machines reach too. Both hold text files by key (a relative path) and write each one whole:
+a local file by write-then-rename, an S3 object by one PUT (or COPY), so a reader never sees half a file.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+from ingest.config import RunConfig
+from ingest.errors import ConfigError
+from ingest.files import atomic_write_text
+from ingest.redact import redact_url
+
+STATE_FOLDER = ".ingest"  # the ledger, the lock and a long PDF's parts: bookkeeping, never an output
+
+
+class LocalOutputs:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def location(self, key: str) -> str:
+        return str(self.root / key)
+
+    def write(self, key: str, text: str) -> None:
+        atomic_write_text(self.root / key, text)
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return (self.root / key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
+
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+    def move(self, key: str, to: str) -> None:
+        os.replace(self.root / key, self.root / to)
+
+    def remove_tree(self, folder: str) -> None:
+        shutil.rmtree(self.root / folder, ignore_errors=True)
+
+    def walk(self) -> Iterator[str]:
+        """Every file's key, in order, outside the state folder."""
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if not (Path(folder) == self.root and d == STATE_FOLDER))
+            for name in sorted(files):
+                yield Path(folder, name).relative_to(self.root).as_posix()
+
+
+class S3Outputs:
+    """Objects under ``s3://bucket/prefix/``; the client is this process's own (one made before a fork is not
+    safe after it). Requests are retried by boto3's standard mode, like the reader's."""
+
+    def __init__(self, cfg: RunConfig, bucket: str, prefix: str):
+        self.bucket, self.prefix, self.cfg = bucket, prefix, cfg
+        self._client, self._client_pid = None, 0
+
+    @property
+    def client(self):
+        from connectors.s3 import make_client
+
+        if self._client is None or self._client_pid != os.getpid():
+            self._client, self._client_pid = make_client(self.cfg.source, signed=True), os.getpid()
+        return self._client
+
+    def check(self) -> None:
+        """Prove before any work that the prefix can be listed (writing is proved by the first output)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        except (ClientError, BotoCoreError) as exc:
+            raise ConfigError(f"Cannot use --structured-output-dir s3://{self.bucket}/{self.prefix}: "
+                              f"{redact_url(str(exc))}") from None
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def write(self, key: str, text: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=text.encode("utf-8"),
+                               ContentType="application/json")
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            return None
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def move(self, key: str, to: str) -> None:
+        self.client.copy_object(Bucket=self.bucket, Key=self.prefix + to,
+                                CopySource={"Bucket": self.bucket, "Key": self.prefix + key})
+        self.delete(key)
+
+    def remove_tree(self, folder: str) -> None:
+        for key in self._keys(folder.rstrip("/") + "/"):
+            self.delete(key)
+
+    def walk(self) -> Iterator[str]:
+        for key in self._keys(""):
+            if not key.startswith(STATE_FOLDER + "/"):
+                yield key
+
+    def _keys(self, under: str) -> Iterator[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + under)
+        for page in pages:
+            for obj in page.get("Contents", ()):
+                yield obj["Key"][len(self.prefix):]
+
+
+def is_s3(output_dir: str) -> bool:
+    return str(output_dir).startswith("s3://")
+
+
+@lru_cache(maxsize=4)
+def outputs(cfg: RunConfig) -> LocalOutputs | S3Outputs:
+    """The run's output store (one per settings, per process)."""
+    target = str(cfg.output_dir)
+    if is_s3(target):
+        bucket, _, prefix = target[len("s3://"):].partition("/")
+        return S3Outputs(cfg, bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/")
+    return LocalOutputs(Path(target))
