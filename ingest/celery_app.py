@@ -18,9 +18,15 @@ from pathlib import Path
 
 from celery import Celery, signals
 
+from connectors.chroma import ChromaIndex
+from connectors.json_out import commit, output_key, pending_key
+from connectors.outputs import outputs
 from ingest.config import DEFAULT_QUEUE, IndexConfig, PartitionConfig, RunConfig
 from ingest.errors import ConfigError, DocumentError
+from ingest.index import store_error
+from ingest.models import DocumentResult
 from ingest.payloads import from_payload, result_payload
+from ingest.pipeline import failed, run_task
 from ingest.redact import RedactingFormatter, redact_url
 
 TASK_NAME = "ingest.document"
@@ -90,9 +96,7 @@ def _embedder(model: str, device: str, batch_size: int):
 
 
 @lru_cache(maxsize=2)
-def _collection(cfg: IndexConfig, dimension: int):
-    from connectors.chroma import ChromaIndex
-
+def _collection(cfg: IndexConfig, dimension: int) -> ChromaIndex:
     index = ChromaIndex(cfg)
     index.open(cfg.model, dimension)
     return index
@@ -100,8 +104,6 @@ def _collection(cfg: IndexConfig, dimension: int):
 
 @app.task(name=TASK_NAME, bind=True)
 def process(self, payload: dict) -> dict:
-    from ingest.pipeline import failed, run_task
-
     task, cfg = from_payload(payload)
     cfg = dataclasses.replace(cfg, download_dir=settings.download_dir)
     deliveries = f"ingest-deliveries-{self.request.id}-{self.request.retries}"
@@ -118,13 +120,8 @@ def process(self, payload: dict) -> dict:
     return result_payload(result)
 
 
-def _store(result, run: RunConfig):
+def _store(result: DocumentResult, run: RunConfig) -> DocumentResult:
     """Embed and store a document's chunks, then commit its element JSON: what the local index writer does."""
-    from connectors.json_out import commit, output_key, pending_key
-    from connectors.outputs import outputs
-    from ingest.index import store_error
-    from ingest.pipeline import failed
-
     store, output, cfg = outputs(run), output_key(result.ref.rel_path), run.index
     try:
         embedder = _embedder(cfg.model, cfg.device, cfg.batch_size)

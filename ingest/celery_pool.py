@@ -18,6 +18,7 @@ from ingest.config import RunConfig
 from ingest.errors import BrokerLost, ConfigError, DocumentError
 from ingest.models import DocumentResult, Task
 from ingest.payloads import decode, task_payload
+from ingest.pipeline import failed
 from ingest.redact import redact_url
 
 BROKER_PATIENCE = 120.0  # seconds without the broker before the run stops
@@ -158,8 +159,6 @@ class CeleryPool:
 
 
 def _result(task: Task, cfg: RunConfig, meta: dict) -> DocumentResult:
-    from ingest.pipeline import failed
-
     if meta["status"] == "SUCCESS":
         return decode(DocumentResult, meta["result"])
     exc = meta["result"]

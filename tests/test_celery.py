@@ -17,6 +17,8 @@ import pytest
 import redis
 
 from conftest import EXAMPLES, FAKE_KEYS, INGEST, TESTS, free_port, output_state
+from ingest.webhooks import sign
+from test_webhooks import SECRET, Recorder
 
 PASSWORD = "redis-test-password-0000"
 pytestmark = pytest.mark.slow
@@ -177,12 +179,17 @@ def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker,
     assert PASSWORD not in everything
 
 
-def test_celery_workers_write_outputs_to_s3(broker, start_worker, chroma_port, s3, s3_endpoint, bucket, tmp_path):
+def test_celery_workers_write_outputs_to_s3_and_webhooks_go_out(broker, start_worker, chroma_port, s3, s3_endpoint, bucket, tmp_path):
     docs = documents(tmp_path)
     start_worker()
     args = celery_args(broker, chroma_port)
     args.remove("--shared-output")  # S3 is shared by nature
-    code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint, *args)
+    receiver = Recorder()
+    try:
+        code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint, *args,
+                                   "--webhook-url", receiver.url, "--webhook-secret", SECRET)
+    finally:
+        receiver.shutdown()
     local_code, local_log, _ = ingest(docs, tmp_path / "local", "--chroma-host", "127.0.0.1", "--chroma-port",
                                       str(chroma_port), "--collection", "local")
 
@@ -192,6 +199,11 @@ def test_celery_workers_write_outputs_to_s3(broker, start_worker, chroma_port, s
         stored[obj["Key"][len("out/"):]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
     assert stored == output_state(tmp_path / "local")  # no pending copies or parts left, the same bytes
     assert vectors(chroma_port, "ingest") == vectors(chroma_port, "local")
+    events = [(headers, json.loads(body)) for _, headers, body in receiver.requests]
+    assert sorted(event["event"] for _, event in events) == ["document.done"] * 7 + ["document.failed"] * 2 + [
+        "run.completed"]
+    for _, headers, body in receiver.requests:
+        assert headers["X-Ingest-Signature"] == sign(SECRET, headers["X-Ingest-Timestamp"], body)
 
 
 def test_a_worker_killed_mid_document_leaves_it_to_another(broker, start_worker, chroma_port, tmp_path):
