@@ -15,6 +15,8 @@ with like on a noisy machine, and repeated runs show their min-max:
   compared byte for byte, and the peak resident memory of one worker.
 - noop: the corpus in a moto S3 server, processed once, then rerun with nothing changed: wall time and the objects
   the rerun downloaded (from moto's request recorder).
+- celery: partition only with 2 processes, the local pool against `--executor celery` with one `ingest worker
+  --concurrency 2` on a redis-server (both on this machine), alternating, with the outputs compared.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import start_moto  # noqa: E402
+from conftest import RedisServer, Worker, start_moto  # noqa: E402
 ENV = {**os.environ, "DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
        "UNSTRUCTURED_DISABLE_NOTICE": "1"}
 
@@ -232,6 +234,38 @@ def noop(files, tmp, args) -> None:
         moto.wait(10)
 
 
+def celery(corpus, files, pages, tmp, args, floor_rate) -> None:
+    broker = RedisServer(tmp)
+    broker.start()
+    worker = Worker(broker.url, tmp / "worker", concurrency=2, env=ENV)
+    try:
+        while worker.text().count("Loading SentenceTransformer") < 2:  # each process loads its model at start
+            time.sleep(0.2)
+        runs: dict[str, list] = {"local pool": [], "celery": []}
+        for attempt in range(args.repeat):
+            for label, extra in (("local pool", []), ("celery", ["--executor", "celery", "--broker-url", broker.url,
+                                                                 "--shared-output"])):
+                out = tmp / f"executor-{label[:5]}-{attempt}"
+                report, wall, _, _ = ingest(["--local-path", str(corpus)], out, "--strategy", args.strategy,
+                                            "--num-processes", "2", "--no-vectors", "--chunking", "none", *extra)
+                runs[label].append((report["seconds"], wall, out))
+    finally:
+        worker.stop()
+        broker.stop()
+    same = outputs(runs["local pool"][0][2]) == outputs(runs["celery"][0][2])
+    print(f"\npartition only, 2 processes, local pool vs celery (one worker, --concurrency 2, redis-server on this "
+          f"machine), {args.repeat} runs each, alternating:\n")
+    print("| executor | work s (min-max) | wall s (min-max) | pages/s (best) | docs/s (best) | efficiency (best) |")
+    print("|---|---|---|---|---|---|")
+    for label, rows in runs.items():
+        best = min(seconds for seconds, _, _ in rows)
+        efficiency = f"{pages / best / (2 * floor_rate):.2f}" if floor_rate else "-"
+        print(f"| {label} | {spread([r[0] for r in rows])} | {spread([r[1] for r in rows])} | {pages / best:.2f} | "
+              f"{len(files) / best:.2f} | {efficiency} |")
+    print(f"\nThe celery worker's processes loaded unstructured and the embedding model before the clock (the "
+          f"local pool's\nstart-up is inside its work s); outputs byte-identical: {same}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus" / "pdf")
@@ -241,7 +275,7 @@ def main() -> int:
     parser.add_argument("--split-pages", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=2, help="runs of the split, start-up and no-op sections")
     parser.add_argument("--skip-full", action="store_true", help="no full-pipeline rows (they embed every chunk)")
-    parser.add_argument("--sections", default="floor,pool,startup,split,noop")
+    parser.add_argument("--sections", default="floor,pool,startup,split,noop,celery")
     args = parser.parse_args()
     if not args.corpus.is_dir():
         print(f"no corpus at {args.corpus}", file=sys.stderr)
@@ -257,13 +291,15 @@ def main() -> int:
         corpus.mkdir()
         for path in files:
             os.symlink(path, corpus / path.name)
-        floor_and_pool(files, pages, corpus, tmp, args, sections)
+        floor_rate = floor_and_pool(files, pages, corpus, tmp, args, sections)
         if "startup" in sections:
             startup(args)
         if "split" in sections:
             split(corpus, tmp, args)
         if "noop" in sections:
             noop(files, tmp, args)
+        if "celery" in sections:
+            celery(corpus, files, pages, tmp, args, floor_rate)
     return 0
 
 

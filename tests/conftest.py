@@ -1,9 +1,11 @@
-"""Real services for the tests: a moto S3 server over HTTP on 127.0.0.1, real documents, the real CLI."""
+"""Real services for the tests: a moto S3 server over HTTP on 127.0.0.1, a Chroma server, redis-server and `ingest
+worker` processes, real documents, the real CLI."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 import boto3
 import chromadb
 import pytest
+import redis
 import requests
 from click.testing import CliRunner
 
@@ -209,3 +212,70 @@ def run_local(folder: Path, out: Path, *args: str, fault: str | None = None, tim
                "--summary-json", str(out.parent / "summary.json"), *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     return done.returncode, done.stdout, done.stderr, json.loads((out.parent / "summary.json").read_text())
+
+
+REDIS_PASSWORD = "redis-test-password-0000"
+
+
+class RedisServer:
+    """redis-server from Debian's package on 127.0.0.1, nothing saved to disk: a restart loses every queued task."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port, self.process = folder, free_port(), None
+        self.url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        server = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.process = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--requirepass", REDIS_PASSWORD, "--dir", str(self.folder)],
+            stdout=(self.folder / "redis.log").open("a"), stderr=subprocess.STDOUT)
+        client = redis.Redis(port=self.port, password=REDIS_PASSWORD)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"redis-server did not start: see {self.folder / 'redis.log'}")
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, password=REDIS_PASSWORD)
+
+
+class Worker:
+    """`ingest worker` as a user starts it, with the test-only fault hook on its PYTHONPATH."""
+
+    def __init__(self, url: str, folder: Path, fault: str | None = None, concurrency: int = 2, env: dict | None = None):
+        folder.mkdir(exist_ok=True)
+        self.log = folder / "worker.log"
+        env = {**(env or os.environ), "PYTHONPATH": str(TESTS / "crash"), "INGEST_TEST_FAULT_DIR": str(folder)}
+        if fault:
+            env["INGEST_TEST_FAULT"] = fault
+        self.process = subprocess.Popen(
+            [INGEST, "worker", "--broker-url", url, "--concurrency", str(concurrency), "--download-dir",
+             str(folder / "downloads"), "-v"],
+            env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while "ready." not in self.text():
+            assert self.process.poll() is None and time.monotonic() < deadline, self.text()
+            time.sleep(0.2)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def received(self) -> int:
+        return self.text().count("] received")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -24,6 +24,7 @@ def test_partition_benchmark_prints_its_table(corpus):
     assert "pool start-up, 2 workers forked" in out
     assert "outputs byte-identical: True" in out
     assert "objects downloaded: 0," in out
+    assert "| celery |" in out and "outputs byte-identical: True" in out.split("local pool vs celery")[1]
 
 
 @pytest.mark.slow

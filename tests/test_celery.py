@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import time
@@ -14,45 +13,13 @@ from pathlib import Path
 
 import chromadb
 import pytest
-import redis
 
-from conftest import EXAMPLES, FAKE_KEYS, INGEST, TESTS, free_port, output_state
+from conftest import EXAMPLES, FAKE_KEYS, INGEST, REDIS_PASSWORD as PASSWORD, TESTS, RedisServer, Worker, free_port, \
+    output_state
 from ingest.webhooks import sign
 from test_webhooks import SECRET, Recorder
 
-PASSWORD = "redis-test-password-0000"
 pytestmark = pytest.mark.slow
-
-
-class RedisServer:
-    """redis-server from Debian's package on 127.0.0.1, nothing saved to disk: a restart loses every queued task."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.port, self.process = folder, free_port(), None
-        self.url = f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        server = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--requirepass", PASSWORD, "--dir", str(self.folder)],
-            stdout=(self.folder / "redis.log").open("a"), stderr=subprocess.STDOUT)
-        client = redis.Redis(port=self.port, password=PASSWORD)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError(f"redis-server did not start: see {self.folder / 'redis.log'}")
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, password=PASSWORD)
 
 
 @pytest.fixture
@@ -67,39 +34,6 @@ def broker(tmp_path):
 @pytest.fixture
 def chroma_port(chroma_server):
     return chroma_server
-
-
-class Worker:
-    """`ingest worker` as a user starts it, with the test-only fault hook on its PYTHONPATH."""
-
-    def __init__(self, url: str, folder: Path, fault: str | None = None, concurrency: int = 2):
-        folder.mkdir(exist_ok=True)
-        self.log = folder / "worker.log"
-        env = {**os.environ, "PYTHONPATH": str(TESTS / "crash"), "INGEST_TEST_FAULT_DIR": str(folder)}
-        if fault:
-            env["INGEST_TEST_FAULT"] = fault
-        self.process = subprocess.Popen(
-            [INGEST, "worker", "--broker-url", url, "--concurrency", str(concurrency), "--download-dir",
-             str(folder / "downloads"), "-v"],
-            env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while "ready." not in self.text():
-            assert self.process.poll() is None and time.monotonic() < deadline, self.text()
-            time.sleep(0.2)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def received(self) -> int:
-        return self.text().count("] received")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture
