@@ -47,6 +47,7 @@ def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambd
         stage = enter("partition")
         if task.kind == "range":
             elements = partition_pages(local, filename, cfg.partition, task.pages, task.strategy)
+            stage = enter("write")
             write_part(store, parts, task.pages, elements)
             return DocumentResult(ref, "part", elements=len(elements), seconds=time.monotonic() - started)
         if task.kind == "merge":
@@ -62,8 +63,9 @@ def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambd
         if cfg.chunks_enabled:
             stage = enter("chunk")
             records = chunk_records(chunk(elements, cfg.chunk), ref, fingerprint)
-            write_chunks(store, chunks_key(ref.rel_path), records)
         stage = enter("write")
+        if records is not None:
+            write_chunks(store, chunks_key(ref.rel_path), records)
         write_elements(store, pending_key(out) if cfg.index.enabled else out, elements, ref, fingerprint)
         if task.kind == "merge":
             store.remove_tree(parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -68,9 +69,13 @@ def ingest(docs: Path, out: Path | str, *args: str, env: dict | None = None, tim
     return done.returncode, done.stdout + done.stderr, report
 
 
-def celery_args(broker: RedisServer, chroma_port: int, collection: str = "ingest") -> list[str]:
-    return ["--executor", "celery", "--broker-url", broker.url, "--shared-output", "--chroma-host", "127.0.0.1",
-            "--chroma-port", str(chroma_port), "--collection", collection]
+def celery_args(broker: RedisServer, chroma_port: int | None = None, shared: bool = True) -> list[str]:
+    """The driver's flags for the workers: outputs in a shared folder (or not: S3), vectors in the Chroma server
+    on ``chroma_port`` (or none)."""
+    args = ["--executor", "celery", "--broker-url", broker.url] + (["--shared-output"] if shared else [])
+    if chroma_port is None:
+        return [*args, "--no-vectors"]
+    return [*args, "--chroma-host", "127.0.0.1", "--chroma-port", str(chroma_port)]
 
 
 def vectors(port: int, collection: str) -> dict:
@@ -116,8 +121,7 @@ def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker,
 def test_celery_workers_write_outputs_to_s3_and_webhooks_go_out(broker, start_worker, chroma_port, s3, s3_endpoint, bucket, tmp_path):
     docs = documents(tmp_path)
     start_worker()
-    args = celery_args(broker, chroma_port)
-    args.remove("--shared-output")  # S3 is shared by nature
+    args = celery_args(broker, chroma_port, shared=False)  # S3 is shared by nature
     receiver = Recorder()
     try:
         code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint, *args,
@@ -158,10 +162,35 @@ def test_a_worker_killed_mid_document_leaves_it_to_another(broker, start_worker,
 def test_a_document_that_kills_every_worker_fails_after_two_tries(broker, start_worker, chroma_port, tmp_path):
     docs = documents(tmp_path)
     start_worker(fault="fake.docx=segfault")
-    code, log, report = ingest(docs, tmp_path / "out", "--no-vectors", *celery_args(broker, chroma_port)[:5])
+    code, log, report = ingest(docs, tmp_path / "out", *celery_args(broker))
     assert code == 1, log
     assert ("fake.docx", "partition", "WorkerDied") in [f[:3] for f in failures(report)]
     assert report["processed"] == 6
+
+
+def test_a_stuck_document_fails_with_timeout_and_its_worker_process_is_replaced(broker, start_worker, tmp_path):
+    docs = documents(tmp_path)
+    start_worker(fault="fake.docx=hang")
+    code, log, report = ingest(docs, tmp_path / "out", "--doc-timeout", "5", *celery_args(broker))
+    assert code == 1 and report["processed"] == 6, log
+    [stuck] = [f for f in failures(report) if f[0] == "fake.docx"]
+    assert stuck[1:] == ("partition", "Timeout", "took longer than --doc-timeout 5 s; its worker process was stopped")
+
+
+def test_a_worker_without_credentials_for_the_s3_outputs_fails_each_task_clearly(broker, s3_endpoint, bucket,
+                                                                                 tmp_path):
+    docs = documents(tmp_path)
+    bare = {k: v for k, v in os.environ.items() if k not in FAKE_KEYS}  # the driver has credentials; the worker not
+    worker = Worker(broker.url, tmp_path / "bare-worker", env=bare)
+    try:
+        code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint,
+                                   *celery_args(broker, shared=False))
+    finally:
+        worker.stop()
+    assert code == 1 and report["processed"] == 0 and report["failed"] == 9, log
+    assert {(stage, kind, re.sub(r"^pages \d+-\d+: ", "", message)) for key, stage, kind, message in failures(report)
+            if key not in ("reports/corrupt.pdf", "reports/scanned-memo.pdf")} == {
+        ("write", "NoCredentialsError", "Unable to locate credentials")}  # the split PDF's range names its pages
 
 
 def test_the_run_survives_a_broker_restart_and_tasks_are_json(broker, start_worker, chroma_port, tmp_path):
