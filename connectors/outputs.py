@@ -10,6 +10,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from connectors.s3 import make_client, object_exists
 from ingest.config import RunConfig
 from ingest.errors import ConfigError
 from ingest.files import atomic_write_text
@@ -64,16 +67,12 @@ class S3Outputs:
 
     @property
     def client(self):
-        from connectors.s3 import make_client
-
         if self._client is None or self._client_pid != os.getpid():
             self._client, self._client_pid = make_client(self.cfg.source, signed=True), os.getpid()
         return self._client
 
     def check(self) -> None:
         """Prove before any work that the prefix can be listed (writing is proved by the first output)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
         except (ClientError, BotoCoreError) as exc:
@@ -94,15 +93,7 @@ class S3Outputs:
             return None
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-            return True
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
+        return object_exists(self.client, self.bucket, self.prefix + key)
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)

@@ -58,6 +58,16 @@ def make_client(source: SourceConfig, signed: bool = False):
         raise ConfigError(f"--endpoint-url {redact_url(source.endpoint_url)}: {exc}") from None
 
 
+def object_exists(s3, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+
+
 class S3Reader:
     downloads = True
 
@@ -79,7 +89,7 @@ class S3Reader:
         """Decide between one object and a prefix, and prove the listing works, before any work starts."""
         s3, bucket, prefix = self.client, self.source.bucket, self.source.prefix
         try:
-            if prefix and not prefix.endswith("/") and self._exists(s3, bucket, prefix):
+            if prefix and not prefix.endswith("/") and object_exists(s3, bucket, prefix):
                 self.single_key = prefix
                 return
             s3.list_objects_v2(Bucket=bucket, Prefix=self._list_prefix(), MaxKeys=1)
@@ -159,16 +169,6 @@ class S3Reader:
             size=size,
             last_modified=last_modified.isoformat(),
         )
-
-    @staticmethod
-    def _exists(s3, bucket: str, key: str) -> bool:
-        try:
-            s3.head_object(Bucket=bucket, Key=key)
-            return True
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
 
     def _config_error(self, exc: Exception) -> ConfigError:
         url = self.source.display_url
