@@ -3,7 +3,7 @@
 Tasks go out as JSON; one thread collects finished results with a single MGET per tick and hands them to
 ``on_result``, then deletes them from Redis. The broker may restart mid-run: queued tasks die with it, so when it
 comes back (a new Redis run id) every task not yet answered is sent again (tasks are idempotent). A broker that
-stays away longer than ``BROKER_PATIENCE`` stops the run (``on_lost``): the unanswered documents are left to the
+stays away longer than ``--broker-patience`` stops the run (``on_lost``): the unanswered documents are left to the
 next run, never recorded as done.
 """
 from __future__ import annotations
@@ -14,14 +14,13 @@ import time
 from typing import Callable
 
 from ingest.celery_app import TASK_NAME, use_broker
-from ingest.config import RunConfig
+from ingest.config import BrokerConfig, RunConfig
 from ingest.errors import BrokerLost, ConfigError, DocumentError
 from ingest.models import DocumentResult, Task
 from ingest.payloads import decode, task_payload
 from ingest.pipeline import failed
 from ingest.redact import redact_url
 
-BROKER_PATIENCE = 120.0  # seconds without the broker before the run stops
 _TICK = 0.25
 _MGET_BATCH = 500
 _FIRST, _NEXT = 0, 6  # kombu's Redis priorities (steps 0, 3, 6, 9): 0 is read first
@@ -53,11 +52,11 @@ class CeleryPool:
     reaches ``on_result(task, result)`` from the pool's thread. ``first`` tasks (a long PDF's ranges and merge) go
     ahead of the others: Redis lists per priority, the highest (0) read first."""
 
-    def __init__(self, broker_url: str, queue: str, on_result: Callable[[Task, DocumentResult], None],
+    def __init__(self, broker: BrokerConfig, on_result: Callable[[Task, DocumentResult], None],
                  on_lost: Callable[[str], None]):
-        self._app = use_broker(broker_url)
-        self._broker = redact_url(broker_url)
-        self._queue, self._on_result, self._on_lost = queue, on_result, on_lost
+        self._app = use_broker(broker.url)
+        self._broker, self._patience = redact_url(broker.url), broker.patience
+        self._queue, self._on_result, self._on_lost = broker.queue, on_result, on_lost
         self._pending: dict[str, tuple[Task, RunConfig, bool]] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -99,14 +98,14 @@ class CeleryPool:
 
     def _send(self, task: Task, cfg: RunConfig, first: bool = False) -> None:
         limit = cfg.limits.doc_timeout or None
-        try:  # kombu retries the publish while the broker is away: 1, 3, 5, 7, 9, then 10 s apart, ~BROKER_PATIENCE
+        try:  # kombu retries the publish once a second while the broker is away, for the patience's seconds
             sent = self._app.send_task(TASK_NAME, args=[task_payload(task, cfg)], queue=self._queue,
                                        time_limit=limit, priority=_FIRST if first else _NEXT, retry=True,
-                                       retry_policy={"max_retries": 15, "interval_start": 1, "interval_step": 2,
-                                                     "interval_max": 10})
+                                       retry_policy={"max_retries": max(1, round(self._patience)),
+                                                     "interval_start": 1, "interval_step": 0, "interval_max": 1})
         except Exception as exc:  # noqa: BLE001 - kombu's OperationalError, or redis-py's own
             self._lost = True
-            raise BrokerLost(f"the broker at {self._broker} did not take a task for {BROKER_PATIENCE:.0f} s "
+            raise BrokerLost(f"the broker at {self._broker} did not take a task for {self._patience:g} s "
                              f"({type(exc).__name__}); the documents not done are left for the next run") from None
         self._pending[sent.id] = (task, cfg, first)
 
@@ -123,9 +122,9 @@ class CeleryPool:
                 away_since = None
             except Exception as exc:  # noqa: BLE001 - the broker is away (redis-py's errors, or kombu's)
                 away_since = away_since or time.monotonic()
-                if time.monotonic() - away_since > BROKER_PATIENCE:
+                if time.monotonic() - away_since > self._patience:
                     self._lost = True
-                    self._on_lost(f"the broker at {self._broker} did not answer for {BROKER_PATIENCE:.0f} s "
+                    self._on_lost(f"the broker at {self._broker} did not answer for {self._patience:g} s "
                                   f"({type(exc).__name__}); {len(self._pending)} documents in progress are left for "
                                   "the next run")
                     return

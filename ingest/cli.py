@@ -272,6 +272,11 @@ broker_option = click.option(
 @broker_option
 @click.option("--queue", default=DEFAULT_QUEUE, show_default=True, envvar="INGEST_QUEUE", show_envvar=True,
               help="The Celery queue the tasks go to (an `ingest worker --queues` name).")
+@click.option("--broker-patience", type=click.FloatRange(min=1), default=BrokerConfig.patience, show_default=True,
+              envvar="INGEST_BROKER_PATIENCE", show_envvar=True, metavar="SECONDS",
+              help="With --executor celery: how long the broker may be unreachable before the run stops with exit "
+                   "1, leaving what is not done to the next run. A broker that restarts sooner is reconnected to, "
+                   "and the tasks it lost are sent again.")
 @click.option("--shared-output", is_flag=True, envvar="INGEST_SHARED_OUTPUT", show_envvar=True,
               help="With --executor celery: every worker sees --structured-output-dir at the same path (a network "
                    "file system, or workers on this machine).")
@@ -287,7 +292,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         retries, summary_json, chunking, max_characters, overlap, combine_text_under, embedding_model,
         embedding_batch_size, chroma_path, chroma_host, chroma_port, collection, embedding_device, no_vectors,
         sync_deletes, max_attempts, retry_failed, webhook_url, webhook_secret, executor, broker_url, queue,
-        shared_output, dry_run, wait_lock, state_path, verbose):
+        broker_patience, shared_output, dry_run, wait_lock, state_path, verbose):
     """Partition, chunk and embed every document under an S3 prefix (or a local folder) into element JSON and a
     Chroma collection, skipping what is already done. `ingest` alone means `ingest run`.
 
@@ -321,7 +326,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
             raise click.UsageError("--executor celery: the workers store the vectors, and an embedded Chroma store "
                                    "is this machine's; give --chroma-host (a Chroma server they all reach) or "
                                    "--no-vectors")
-        broker = BrokerConfig(broker_url, queue)
+        broker = BrokerConfig(broker_url, queue, broker_patience)
         if not structured_output_dir.startswith("s3://"):
             structured_output_dir = str(Path(structured_output_dir).absolute())
     if s3_url:

@@ -88,6 +88,7 @@ class BrokerConfig:
 
     url: str
     queue: str = DEFAULT_QUEUE
+    patience: float = 120.0  # seconds the broker may be away before the run stops
 
 
 @dataclass(frozen=True)

@@ -145,8 +145,7 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
             if broker:
                 from ingest.celery_pool import CeleryPool
 
-                return stack.enter_context(CeleryPool(broker.url, broker.queue, dispatcher.partitioned,
-                                                      dispatcher.lost))
+                return stack.enter_context(CeleryPool(broker, dispatcher.partitioned, dispatcher.lost))
             if writer:
                 writer.load()
             prepare()

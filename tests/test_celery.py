@@ -17,6 +17,7 @@ import pytest
 
 from conftest import EXAMPLES, FAKE_KEYS, INGEST, REDIS_PASSWORD as PASSWORD, TESTS, RedisServer, Worker, free_port, \
     output_state
+from faults import FaultProxy
 from ingest.webhooks import sign
 from test_webhooks import SECRET, Recorder
 
@@ -193,6 +194,25 @@ def test_a_worker_without_credentials_for_the_s3_outputs_fails_each_task_clearly
         ("write", "NoCredentialsError", "Unable to locate credentials")}  # the split PDF's range names its pages
 
 
+def test_a_transient_fetch_error_is_retried_by_celery(broker, start_worker, s3, s3_endpoint, bucket, tmp_path):
+    s3.upload_file(str(EXAMPLES / "reports" / "fake-memo.pdf"), bucket, "in/memo.pdf")
+    s3.put_object(Bucket=bucket, Key="in/note.txt", Body=b"A note about the harbour.")
+    worker = start_worker()
+    with FaultProxy(s3_endpoint, down_for=(b"/in/memo.pdf ",)) as proxy:  # S3 is down for this object, for now
+        driver = subprocess.Popen(
+            [INGEST, "--s3-url", f"s3://{bucket}/in/", "--endpoint-url", proxy.url, "--retries", "0",
+             "--structured-output-dir", str(tmp_path / "out"), *celery_args(broker)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 120
+        while "Retry in 2s" not in worker.text():
+            assert time.monotonic() < deadline and driver.poll() is None, worker.text()
+            time.sleep(0.1)
+        proxy.down_for = ()  # S3 is back before the retry
+        output, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 0 and "2 processed" in output, output
+    assert (tmp_path / "out" / "memo.pdf.json").exists()
+
+
 def test_the_run_survives_a_broker_restart_and_tasks_are_json(broker, start_worker, chroma_port, tmp_path):
     docs = documents(tmp_path)
     worker = start_worker(fault="fake.docx=slow")
@@ -229,6 +249,33 @@ def in_progress(broker: RedisServer) -> list[str]:
         assert message["content-type"] == "application/json"
         bodies.append(base64.b64decode(message["body"]).decode())
     return bodies
+
+
+def test_a_broker_gone_for_good_ends_the_run_with_exit_1_and_nothing_undone_recorded(broker, start_worker,
+                                                                                     tmp_path):
+    docs = documents(tmp_path)
+    start_worker(fault="fake.docx=slow")
+    driver = subprocess.Popen(
+        [INGEST, "--local-path", str(docs), "--structured-output-dir", str(tmp_path / "out"), "--strategy", "fast",
+         "--summary-json", str(tmp_path / "summary.json"), "--broker-patience", "5", *celery_args(broker)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not any("fake.docx" in body for body in in_progress(broker)):
+        assert time.monotonic() < deadline and driver.poll() is None
+        time.sleep(0.1)
+    broker.stop()
+    stopped = time.monotonic()
+    output, _ = driver.communicate(timeout=120)
+    waited = time.monotonic() - stopped
+    broker.start()  # for the worker's own shutdown
+
+    report = json.loads((tmp_path / "summary.json").read_text())
+    assert driver.returncode == 1 and "did not answer for 5 s" in report["error"], output
+    assert "Traceback" not in output and PASSWORD not in output
+    assert 5 <= waited < 60
+    done = {key for key, in sqlite3.connect(tmp_path / "out" / ".ingest" / "state.db").execute(
+        "select key from documents where status = 'done'")}
+    assert "fake.docx" not in done and len(done) == report["processed"] < 7
 
 
 def test_celery_refuses_what_cannot_work_across_machines(broker, tmp_path):
