@@ -27,23 +27,24 @@ _FIRST, _NEXT = 0, 6  # kombu's Redis priorities (steps 0, 3, 6, 9): 0 is read f
 log = logging.getLogger("ingest")
 
 
-def worker_processes(broker_url: str, queue: str) -> int:
-    """How many worker processes consume ``queue``, asked of the workers over the broker; none is an error."""
-    app = use_broker(broker_url)
+def worker_processes(broker: BrokerConfig) -> int:
+    """How many worker processes consume the queue, asked of the workers over the broker; none is an error."""
+    app, shown = use_broker(broker.url), redact_url(broker.url)
+    queues, stats = {}, {}
     try:
         app.backend.client.ping()
         workers = [name for reply in app.control.ping(timeout=1.0) for name in reply]
-        inspect = app.control.inspect(destination=workers, limit=len(workers), timeout=5.0)
-        queues = inspect.active_queues() or {} if workers else {}
-        stats = inspect.stats() or {} if workers else {}
+        if workers:
+            inspect = app.control.inspect(destination=workers, limit=len(workers), timeout=5.0)
+            queues, stats = inspect.active_queues() or {}, inspect.stats() or {}
     except Exception as exc:  # noqa: BLE001 - redis-py and kombu raise several types for a broker that is away
-        raise ConfigError(f"Cannot reach the broker at {redact_url(broker_url)}: {type(exc).__name__}: "
-                          f"{redact_url(str(exc))}; start redis-server there or check --broker-url") from None
+        raise ConfigError(f"Cannot reach the broker at {shown}: {type(exc).__name__}: {redact_url(str(exc))}; "
+                          "start redis-server there or check --broker-url") from None
     processes = sum(stats.get(name, {}).get("pool", {}).get("max-concurrency", 0)
-                    for name, consumed in queues.items() if any(q["name"] == queue for q in consumed))
+                    for name, consumed in queues.items() if any(q["name"] == broker.queue for q in consumed))
     if not processes:
-        raise ConfigError(f"No ingest worker consumes the queue {queue!r} at {redact_url(broker_url)}: start one "
-                          f"with `ingest worker --broker-url {redact_url(broker_url)} --queues {queue}`")
+        raise ConfigError(f"No ingest worker consumes the queue {broker.queue!r} at {shown}: start one with "
+                          f"`ingest worker --broker-url {shown} --queues {broker.queue}`")
     return processes
 
 

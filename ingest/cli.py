@@ -115,6 +115,7 @@ def option_group(*options):
 # Where a run's outputs and ledger are; the same flags for `ingest` and `ingest status`.
 state_options = option_group(
     click.option("--structured-output-dir", type=OutputDir(), default="structured-outputs",
+                 metavar="DIR|s3://bucket/prefix/",
                  envvar="INGEST_STRUCTURED_OUTPUT_DIR", show_envvar=True, show_default=True,
                  help="One element JSON per document, at <dir>/<key relative to the prefix>.json: a local folder "
                       "(the ledger and the run lock live in <dir>/.ingest/), or s3://bucket/prefix/ (each output "
@@ -268,7 +269,8 @@ broker_option = click.option(
               envvar="INGEST_EXECUTOR", show_envvar=True,
               help="local: a pool of --num-processes on this machine. celery: `ingest worker` processes on any "
                    "machines, through --broker-url; they write the outputs and vectors themselves, so the outputs "
-                   "need --shared-output and the vectors --chroma-host (or --no-vectors).")
+                   "need an s3:// --structured-output-dir or --shared-output, and the vectors --chroma-host (or "
+                   "--no-vectors).")
 @broker_option
 @click.option("--queue", default=DEFAULT_QUEUE, show_default=True, envvar="INGEST_QUEUE", show_envvar=True,
               help="The Celery queue the tasks go to (an `ingest worker --queues` name).")
@@ -385,7 +387,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
             if broker:  # how many processes there are decides how long PDFs are split
                 from ingest.celery_pool import worker_processes
 
-                cfg = dataclasses.replace(cfg, num_processes=worker_processes(broker.url, broker.queue))
+                cfg = dataclasses.replace(cfg, num_processes=worker_processes(broker))
             lock = RunLock(state_dir(structured_output_dir) / "lock")
             stack.callback(lock.release)
             lock.acquire(wait_lock, structured_output_dir)

@@ -126,7 +126,8 @@ def test_celery_workers_write_outputs_to_s3_and_webhooks_go_out(broker, start_wo
     receiver = Recorder()
     try:
         code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint, *args,
-                                   "--webhook-url", receiver.url, "--webhook-secret", SECRET)
+                                   "--webhook-url", receiver.url, "--webhook-secret", SECRET,
+                                   env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     finally:
         receiver.shutdown()
     local_code, local_log, _ = ingest(docs, tmp_path / "local", "--chroma-host", "127.0.0.1", "--chroma-port",
@@ -185,7 +186,8 @@ def test_a_worker_without_credentials_for_the_s3_outputs_fails_each_task_clearly
     worker = Worker(broker.url, tmp_path / "bare-worker", env=bare)
     try:
         code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint,
-                                   *celery_args(broker, shared=False))
+                                   *celery_args(broker, shared=False),
+                                   env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     finally:
         worker.stop()
     assert code == 1 and report["processed"] == 0 and report["failed"] == 9, log

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from conftest import EXAMPLES, output_state, summary, upload_folder
+from click.testing import CliRunner
+
+from conftest import EXAMPLES, main_command, output_state, summary, upload_folder
 
 
 def objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:
@@ -15,7 +17,8 @@ def objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:
     return found
 
 
-def test_s3_outputs_match_a_local_folder_and_stay_in_step(s3, bucket, ingest, tmp_path, recorder):
+def test_s3_outputs_match_a_local_folder_and_stay_in_step(s3, bucket, ingest, tmp_path, recorder, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where the ledger of S3 outputs lives
     upload_folder(s3, bucket, EXAMPLES, "docs/")
     target = f"test-out-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=target)
@@ -28,6 +31,9 @@ def test_s3_outputs_match_a_local_folder_and_stay_in_step(s3, bucket, ingest, tm
     assert summary(to_s3).split(" in ")[0] == summary(to_folder).split(" in ")[0]
     assert objects(s3, target, "outputs/") == output_state(tmp_path / "local")  # byte for byte, nothing else
     assert f"outputs in s3://{target}/outputs/" in to_s3.output
+    status = CliRunner().invoke(main_command(), ["status", "--structured-output-dir", f"s3://{target}/outputs/"])
+    assert status.exit_code == 0 and "documents: 7 done, 1 failed" in status.output, status.output
+    assert list((tmp_path / "cache" / "ingest" / "state").glob("*/state.db"))
 
     recorder.start()
     again = ingest(*args, "--max-attempts", "1", vectors=True, out=f"s3://{target}/outputs")
@@ -40,7 +46,8 @@ def test_s3_outputs_match_a_local_folder_and_stay_in_step(s3, bucket, ingest, tm
     assert not [key for key in objects(s3, target, "outputs/") if "fake.docx" in key]
 
 
-def test_an_output_bucket_that_does_not_exist_is_refused_at_start(s3, bucket, ingest):
+def test_an_output_bucket_that_does_not_exist_is_refused_at_start(s3, bucket, ingest, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     upload_folder(s3, bucket, EXAMPLES / "reports", "docs/")
     result = ingest("--s3-url", f"s3://{bucket}/docs/", out="s3://no-such-output-bucket/x/")
     assert result.exit_code == 2, result.output
