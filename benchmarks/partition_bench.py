@@ -244,7 +244,7 @@ def celery(corpus, files, pages, tmp, args, floor_rate) -> None:
         runs: dict[str, list] = {"local pool": [], "celery": []}
         for attempt in range(args.repeat):
             for label, extra in (("local pool", []), ("celery", ["--executor", "celery", "--broker-url", broker.url,
-                                                                 "--shared-output"])):
+                                                                 "--shared-folders"])):
                 out = tmp / f"executor-{label[:5]}-{attempt}"
                 report, wall, _, _ = ingest(["--local-path", str(corpus)], out, "--strategy", args.strategy,
                                             "--num-processes", "2", "--no-vectors", "--chunking", "none", *extra)

@@ -269,7 +269,7 @@ broker_option = click.option(
               envvar="INGEST_EXECUTOR", show_envvar=True,
               help="local: a pool of --num-processes on this machine. celery: `ingest worker` processes on any "
                    "machines, through --broker-url; they write the outputs and vectors themselves, so the outputs "
-                   "need an s3:// --structured-output-dir or --shared-output, and the vectors --chroma-host (or "
+                   "need an s3:// --structured-output-dir or --shared-folders, and the vectors --chroma-host (or "
                    "--no-vectors).")
 @broker_option
 @click.option("--queue", default=DEFAULT_QUEUE, show_default=True, envvar="INGEST_QUEUE", show_envvar=True,
@@ -279,9 +279,10 @@ broker_option = click.option(
               help="With --executor celery: how long the broker may be unreachable before the run stops with exit "
                    "1, leaving what is not done to the next run. A broker that restarts sooner is reconnected to, "
                    "and the tasks it lost are sent again.")
-@click.option("--shared-output", is_flag=True, envvar="INGEST_SHARED_OUTPUT", show_envvar=True,
-              help="With --executor celery: every worker sees --structured-output-dir at the same path (a network "
-                   "file system, or workers on this machine).")
+@click.option("--shared-folders", is_flag=True, envvar="INGEST_SHARED_FOLDERS", show_envvar=True,
+              help="With --executor celery: this run's local folders (--local-path, a local "
+                   "--structured-output-dir) are at the same paths on every worker (a network file system, or workers "
+                   "on this machine).")
 @click.option("--dry-run", is_flag=True, help="List what would be processed, skipped and deleted, and why; "
                                               "change nothing.")
 @click.option("--wait-lock", is_flag=True, envvar="INGEST_WAIT_LOCK", show_envvar=True,
@@ -294,7 +295,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
         retries, summary_json, chunking, max_characters, overlap, combine_text_under, embedding_model,
         embedding_batch_size, chroma_path, chroma_host, chroma_port, collection, embedding_device, no_vectors,
         sync_deletes, max_attempts, retry_failed, webhook_url, webhook_secret, executor, broker_url, queue,
-        broker_patience, shared_output, dry_run, wait_lock, state_path, verbose):
+        broker_patience, shared_folders, dry_run, wait_lock, state_path, verbose):
     """Partition, chunk and embed every document under an S3 prefix (or a local folder) into element JSON and a
     Chroma collection, skipping what is already done. `ingest` alone means `ingest run`.
 
@@ -318,17 +319,9 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
             raise click.BadParameter(f"{redact_url(url)!r} is not an http(s) URL", param_hint="--webhook-url")
     broker = None
     if executor == "celery":
-        if not broker_url:
-            raise click.UsageError("--executor celery needs --broker-url (or INGEST_BROKER_URL)")
-        if not shared_output and not structured_output_dir.startswith("s3://"):
-            raise click.UsageError(f"--executor celery: the workers write the outputs, and "
-                                   f"{structured_output_dir} is a folder of this machine; give --shared-output if "
-                                   "every worker sees it at the same path, or an s3:// URL")
-        if not no_vectors and not chroma_host:
-            raise click.UsageError("--executor celery: the workers store the vectors, and an embedded Chroma store "
-                                   "is this machine's; give --chroma-host (a Chroma server they all reach) or "
-                                   "--no-vectors")
-        broker = BrokerConfig(broker_url, queue, broker_patience)
+        broker = _broker(broker_url, queue, broker_patience, shared_folders, local_path, structured_output_dir,
+                         no_vectors or bool(chroma_host))
+        local_path = local_path and local_path.absolute()
         if not structured_output_dir.startswith("s3://"):
             structured_output_dir = str(Path(structured_output_dir).absolute())
     if s3_url:
@@ -414,6 +407,23 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
     if summary_json:
         atomic_write_text(summary_json, json.dumps(summary.to_dict(), indent=2) + "\n")
     sys.exit(summary.exit_code)
+
+
+def _broker(url: str | None, queue: str, patience: float, shared_folders: bool, local_path: Path | None,
+            output_dir: str, vectors_shared: bool) -> BrokerConfig:
+    """``--executor celery``: refuse, before any work, what cannot work when the workers are other machines."""
+    if not url:
+        raise click.UsageError("--executor celery needs --broker-url (or INGEST_BROKER_URL)")
+    if not shared_folders:
+        for flag, folder in (("--local-path", local_path), ("--structured-output-dir", output_dir)):
+            if folder is not None and not str(folder).startswith("s3://"):
+                raise click.UsageError(f"--executor celery: the workers use {flag} {folder}, a folder of this "
+                                       "machine; give --shared-folders if every worker sees it at the same path"
+                                       + (", or an s3:// URL" if flag == "--structured-output-dir" else ""))
+    if not vectors_shared:
+        raise click.UsageError("--executor celery: the workers store the vectors, and an embedded Chroma store is "
+                               "this machine's; give --chroma-host (a Chroma server they all reach) or --no-vectors")
+    return BrokerConfig(url, queue, patience)
 
 
 def _print_preview(rows) -> None:

@@ -73,7 +73,7 @@ def ingest(docs: Path, out: Path | str, *args: str, env: dict | None = None, tim
 def celery_args(broker: RedisServer, chroma_port: int | None = None, shared: bool = True) -> list[str]:
     """The driver's flags for the workers: outputs in a shared folder (or not: S3), vectors in the Chroma server
     on ``chroma_port`` (or none)."""
-    args = ["--executor", "celery", "--broker-url", broker.url] + (["--shared-output"] if shared else [])
+    args = ["--executor", "celery", "--broker-url", broker.url] + (["--shared-folders"] if shared else [])
     if chroma_port is None:
         return [*args, "--no-vectors"]
     return [*args, "--chroma-host", "127.0.0.1", "--chroma-port", str(chroma_port)]
@@ -122,7 +122,7 @@ def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker,
 def test_celery_workers_write_outputs_to_s3_and_webhooks_go_out(broker, start_worker, chroma_port, s3, s3_endpoint, bucket, tmp_path):
     docs = documents(tmp_path)
     start_worker()
-    args = celery_args(broker, chroma_port, shared=False)  # S3 is shared by nature
+    args = celery_args(broker, chroma_port)  # the documents are in a local folder: shared on this machine
     receiver = Recorder()
     try:
         code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint, *args,
@@ -185,8 +185,7 @@ def test_a_worker_without_credentials_for_the_s3_outputs_fails_each_task_clearly
     bare = {k: v for k, v in os.environ.items() if k not in FAKE_KEYS}  # the driver has credentials; the worker not
     worker = Worker(broker.url, tmp_path / "bare-worker", env=bare)
     try:
-        code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint,
-                                   *celery_args(broker, shared=False),
+        code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint, *celery_args(broker),
                                    env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     finally:
         worker.stop()
@@ -201,10 +200,11 @@ def test_a_transient_fetch_error_is_retried_by_celery(broker, start_worker, s3, 
     s3.put_object(Bucket=bucket, Key="in/note.txt", Body=b"A note about the harbour.")
     worker = start_worker()
     with FaultProxy(s3_endpoint, down_for=(b"/in/memo.pdf ",)) as proxy:  # S3 is down for this object, for now
-        driver = subprocess.Popen(
+        driver = subprocess.Popen(  # S3 in, S3 out: nothing of this machine's is needed by the workers
             [INGEST, "--s3-url", f"s3://{bucket}/in/", "--endpoint-url", proxy.url, "--retries", "0",
-             "--structured-output-dir", str(tmp_path / "out"), *celery_args(broker)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             "--structured-output-dir", f"s3://{bucket}/out/", *celery_args(broker, shared=False)],
+            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 120
         while "Retry in 2s" not in worker.text():
             assert time.monotonic() < deadline and driver.poll() is None, worker.text()
@@ -212,7 +212,7 @@ def test_a_transient_fetch_error_is_retried_by_celery(broker, start_worker, s3, 
         proxy.down_for = ()  # S3 is back before the retry
         output, _ = driver.communicate(timeout=120)
     assert driver.returncode == 0 and "2 processed" in output, output
-    assert (tmp_path / "out" / "memo.pdf.json").exists()
+    assert s3.head_object(Bucket=bucket, Key="out/memo.pdf.json")["ContentLength"] > 0
 
 
 def test_the_run_survives_a_broker_restart_and_tasks_are_json(broker, start_worker, chroma_port, tmp_path):
@@ -283,18 +283,24 @@ def test_a_broker_gone_for_good_ends_the_run_with_exit_1_and_nothing_undone_reco
 def test_celery_refuses_what_cannot_work_across_machines(broker, tmp_path):
     docs = documents(tmp_path)
     for args, expected in (
-        (["--executor", "celery", "--broker-url", broker.url, "--no-vectors"], "--shared-output"),
-        (["--executor", "celery", "--broker-url", broker.url, "--shared-output"], "--chroma-host"),
-        (["--executor", "celery", "--shared-output", "--no-vectors"], "--broker-url"),
-        (["--executor", "celery", "--broker-url", "http://x", "--shared-output", "--no-vectors"], "redis://"),
-        (["--executor", "celery", "--broker-url", broker.url, "--shared-output", "--no-vectors"],
+        (["--executor", "celery", "--broker-url", broker.url, "--no-vectors"], "--local-path"),
+        (["--executor", "celery", "--broker-url", broker.url, "--no-vectors", "--structured-output-dir",
+          "s3://any-bucket/out/"], "--local-path"),  # S3 outputs, but the documents are still only here
+        (["--executor", "celery", "--broker-url", broker.url, "--shared-folders"], "--chroma-host"),
+        (["--executor", "celery", "--shared-folders", "--no-vectors"], "--broker-url"),
+        (["--executor", "celery", "--broker-url", "http://x", "--shared-folders", "--no-vectors"], "redis://"),
+        (["--executor", "celery", "--broker-url", broker.url, "--shared-folders", "--no-vectors"],
          "No ingest worker consumes the queue 'ingest'"),
         (["--executor", "celery", "--broker-url", f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0",
-          "--shared-output", "--no-vectors"], "Cannot reach the broker"),
+          "--shared-folders", "--no-vectors"], "Cannot reach the broker"),
     ):
         code, log, _ = ingest(docs, tmp_path / "out", *args)
         assert code == 2 and expected in log and "Traceback" not in log, log
         assert PASSWORD not in log
+    done = subprocess.run([INGEST, "--s3-url", "s3://any-bucket/in/", "--executor", "celery", "--broker-url",
+                           broker.url, "--no-vectors", "--structured-output-dir", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--structured-output-dir" in done.stderr and "s3://" in done.stderr
     done = subprocess.run([INGEST, "worker", "--broker-url", f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Cannot reach the broker" in done.stderr and PASSWORD not in done.stderr
