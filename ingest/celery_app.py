@@ -21,10 +21,11 @@ from celery import Celery, signals
 from connectors.chroma import ChromaIndex
 from connectors.json_out import commit, output_key, pending_key
 from connectors.outputs import outputs
-from ingest.config import DEFAULT_QUEUE, IndexConfig, PartitionConfig, RunConfig
+from ingest.config import DEFAULT_QUEUE, IndexConfig, Limits, PartitionConfig, RunConfig
 from ingest.errors import ConfigError, DocumentError
 from ingest.index import store_error
 from ingest.models import DocumentResult
+from ingest.partition import check_prerequisites
 from ingest.payloads import from_payload, result_payload
 from ingest.pipeline import failed, run_task
 from ingest.redact import RedactingFormatter, redact_url
@@ -143,18 +144,21 @@ def _count(key: str) -> int:
     return count
 
 
-def start_worker(broker_url: str, worker: WorkerSettings, queues: tuple[str, ...], limits, loglevel: str) -> None:
+def unreachable(broker_url: str, exc: Exception) -> ConfigError:
+    return ConfigError(f"Cannot reach the broker at {redact_url(broker_url)}: {type(exc).__name__}: "
+                       f"{redact_url(str(exc))}; start redis-server there or check --broker-url")
+
+
+def start_worker(broker_url: str, worker: WorkerSettings, queues: tuple[str, ...], limits: Limits,
+                 loglevel: str) -> None:
     """Check and load what partitioning needs in this process (inherited by every forked worker process), then
     run the Celery worker until it is stopped."""
-    from ingest.partition import check_prerequisites
-
     global settings
     settings = worker
     try:
         use_broker(broker_url).backend.client.ping()
     except Exception as exc:  # noqa: BLE001 - redis-py raises several types for a server that is away
-        raise ConfigError(f"Cannot reach the broker at {redact_url(broker_url)}: {type(exc).__name__}: "
-                          f"{redact_url(str(exc))}; start redis-server there or check --broker-url") from None
+        raise unreachable(broker_url, exc) from None
     check_prerequisites(PartitionConfig())
     argv = ["worker", f"--concurrency={worker.concurrency}", f"--queues={','.join(queues)}",
             f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Callable
 
-from ingest.celery_app import TASK_NAME, use_broker
+from ingest.celery_app import TASK_NAME, unreachable, use_broker
 from ingest.config import BrokerConfig, RunConfig
 from ingest.errors import BrokerLost, ConfigError, DocumentError
 from ingest.models import DocumentResult, Task
@@ -38,8 +38,7 @@ def worker_processes(broker: BrokerConfig) -> int:
             inspect = app.control.inspect(destination=workers, limit=len(workers), timeout=5.0)
             queues, stats = inspect.active_queues() or {}, inspect.stats() or {}
     except Exception as exc:  # noqa: BLE001 - redis-py and kombu raise several types for a broker that is away
-        raise ConfigError(f"Cannot reach the broker at {shown}: {type(exc).__name__}: {redact_url(str(exc))}; "
-                          "start redis-server there or check --broker-url") from None
+        raise unreachable(broker.url, exc) from None
     processes = sum(stats.get(name, {}).get("pool", {}).get("max-concurrency", 0)
                     for name, consumed in queues.items() if any(q["name"] == broker.queue for q in consumed))
     if not processes:
