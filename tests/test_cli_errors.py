@@ -146,7 +146,7 @@ def test_a_broken_spacy_model_is_refused_at_start(tmp_path):
     (docs / "note.txt").write_text("A note with a sentence in it.")
 
     result = run_console_script("--local-path", str(docs), "--structured-output-dir", str(tmp_path / "out"),
-                                PYTHONPATH=str(shadow))
+                                "--chroma-path", str(tmp_path / "chroma"), PYTHONPATH=str(shadow))
 
     assert result.returncode == 2
     assert result.stderr == ("Error: The spaCy model en_core_web_sm failed to load (OSError: [E050] Can't find model "
