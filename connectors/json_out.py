@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import orjson
+
 from connectors.outputs import STATE_FOLDER, LocalOutputs, S3Outputs
 from ingest.models import DocumentRef
 from ingest.paths import safe_relative_path
@@ -38,20 +40,33 @@ def parts_key(source_url: str) -> str:
     return f"{PARTS}/{digest}"
 
 
-def write_part(store: Outputs, folder: str, pages: tuple[int, int], elements: list) -> None:
-    """One range's elements, as unstructured writes (and reads back) element JSON."""
-    from unstructured.staging.base import elements_to_json
+def _json(value, option: int = 0) -> bytes:
+    """orjson, taking what the standard library's encoder takes in element metadata: numpy numbers (OCR and
+    layout models give them) and other float subclasses."""
+    return orjson.dumps(value, default=_plain, option=option | orjson.OPT_SERIALIZE_NUMPY)
 
-    store.write(f"{folder}/{pages[0]:06d}.json", elements_to_json(elements))
+
+def _plain(value):
+    if isinstance(value, float):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def write_part(store: Outputs, folder: str, pages: tuple[int, int], elements: list) -> None:
+    """One range's elements as compact element JSON, unrounded: the merge's output rounds them once, as an
+    unsplit run's does."""
+    from unstructured.staging.base import elements_to_dicts
+
+    store.write(f"{folder}/{pages[0]:06d}.json", _json(elements_to_dicts(elements)))
 
 
 def read_part(store: Outputs, folder: str, pages: tuple[int, int]) -> list:
-    from unstructured.staging.base import elements_from_json
+    from unstructured.staging.base import elements_from_dicts
 
     data = store.read(f"{folder}/{pages[0]:06d}.json")
     if data is None:
         raise FileNotFoundError(f"the elements of pages {pages[0] + 1}-{pages[1]} are missing")
-    return elements_from_json(text=data.decode("utf-8"))
+    return elements_from_dicts(orjson.loads(data))
 
 
 def commit(store: Outputs, key: str) -> None:
@@ -77,15 +92,18 @@ def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
 
 
 def write_elements(store: Outputs, key: str, elements: list, ref: DocumentRef, fingerprint: str) -> None:
-    """Write ``elements`` as ``elements_to_json`` does, each carrying the source URL and object version."""
+    """Write ``elements`` as ``elements_to_json`` does (coordinates rounded, keys sorted, indented), each carrying
+    the source URL and object version; encoded by orjson, which is several times faster than the standard
+    library's indenting encoder (a fifth of a long PDF's partition time otherwise)."""
     from unstructured.documents.elements import DataSourceMetadata
-    from unstructured.staging.base import elements_to_json
+    from unstructured.staging.base import _fix_metadata_field_precision, elements_to_dicts
 
     source = DataSourceMetadata.from_dict(_stamp(ref, fingerprint))
     for element in elements:
         element.metadata.data_source = source
         element.metadata.file_directory = None  # a worker's temp path: differs between runs and machines
-    store.write(key, elements_to_json(elements, indent=2))
+    dicts = elements_to_dicts(_fix_metadata_field_precision(elements))
+    store.write(key, _json(dicts, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
 
 def read_stamp(store: Outputs, key: str) -> dict | None:

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from connectors.s3 import make_client, object_exists
 from ingest.config import RunConfig
 from ingest.errors import ConfigError
-from ingest.files import atomic_write_text
+from ingest.files import atomic_write
 from ingest.redact import redact_url
 
 STATE_FOLDER = ".ingest"  # the ledger, the lock and a long PDF's parts: bookkeeping, never an output
@@ -28,8 +28,8 @@ class LocalOutputs:
     def location(self, key: str) -> str:
         return str(self.root / key)
 
-    def write(self, key: str, text: str) -> None:
-        atomic_write_text(self.root / key, text)
+    def write(self, key: str, data: str | bytes) -> None:
+        atomic_write(self.root / key, data)
 
     def read(self, key: str) -> bytes | None:
         try:
@@ -82,8 +82,9 @@ class S3Outputs:
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
-    def write(self, key: str, text: str) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=text.encode("utf-8"),
+    def write(self, key: str, data: str | bytes) -> None:
+        body = data.encode("utf-8") if isinstance(data, str) else data
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body,
                                ContentType="application/json")
 
     def read(self, key: str) -> bytes | None:

@@ -29,7 +29,7 @@ from ingest.config import (  # noqa: E402
 )
 from ingest.errors import ConfigError  # noqa: E402
 from ingest.redact import RedactingFormatter, redact, redact_url  # noqa: E402
-from ingest.files import atomic_write_text  # noqa: E402
+from ingest.files import atomic_write  # noqa: E402
 
 EXIT_CONFIG = 2
 DEFAULT_SPLIT_PAGES = 50
@@ -405,7 +405,7 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
             sys.exit(130)
     click.echo(f"ingest: {summary.line()}; outputs in {structured_output_dir}")
     if summary_json:
-        atomic_write_text(summary_json, json.dumps(summary.to_dict(), indent=2) + "\n")
+        atomic_write(summary_json, json.dumps(summary.to_dict(), indent=2) + "\n")
     sys.exit(summary.exit_code)
 
 

@@ -375,7 +375,7 @@ class _Dispatcher:
         source = task.ref.source_url
         if result.status == "split":
             self.splits[source] = _Split(result.ranges, set(result.ranges))
-            for pages in reversed(result.ranges):
+            for pages in result.ranges:
                 self.pool.submit(Task(task.ref, "range", pages, result.strategy), self.cfg, first=True)
             return
         split = self.splits[source]

@@ -60,7 +60,7 @@ class WorkerPool:
                  on_result: Callable[[Task, DocumentResult], None]):
         self._context = multiprocess.get_context("fork")
         self._function, self._limits, self._on_result = function, limits, on_result
-        self._tasks: collections.deque = collections.deque()
+        self._queued: tuple[collections.deque, collections.deque] = (collections.deque(), collections.deque())
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -71,9 +71,10 @@ class WorkerPool:
         self._thread.start()
 
     def submit(self, task: Task, cfg, first: bool = False) -> None:
-        """Queue a task; ``first`` puts it before those waiting (a long PDF's ranges, so that it does not end last)."""
+        """Queue a task; ``first`` ones (a long PDF's ranges and merge, so that it does not end last) go before the
+        others, in the order they came, as Celery's priorities do."""
         with self._lock:
-            (self._tasks.appendleft if first else self._tasks.append)((task, cfg))
+            self._queued[0 if first else 1].append((task, cfg))
         if self._broken:
             self._fail_queued()
         else:
@@ -81,9 +82,13 @@ class WorkerPool:
 
     def discard(self, source_url: str) -> list[Task]:
         """Drop the queued tasks of one document (its other ranges, once one has failed); return them."""
+        dropped = []
         with self._lock:
-            dropped = [task for task, _ in self._tasks if task.ref.source_url == source_url]
-            self._tasks = collections.deque(t for t in self._tasks if t[0].ref.source_url != source_url)
+            for queued in self._queued:
+                dropped += [task for task, _ in queued if task.ref.source_url == source_url]
+                kept = [entry for entry in queued if entry[0].ref.source_url != source_url]
+                queued.clear()
+                queued.extend(kept)
         return dropped
 
     def close(self) -> None:
@@ -136,7 +141,9 @@ class WorkerPool:
 
     def _fail_queued(self) -> None:
         with self._lock:
-            tasks, self._tasks = list(self._tasks), collections.deque()
+            tasks = [*self._queued[0], *self._queued[1]]
+            for queued in self._queued:
+                queued.clear()
         for task, _ in tasks:
             self._on_result(task, failed(task.ref, DocumentError(self._broken, "worker", "PoolError"), "worker"))
 
@@ -161,9 +168,10 @@ class WorkerPool:
         for worker in self._workers:
             if worker.task is None and not (retiring and worker.done >= retiring):  # one about to leave gets none
                 with self._lock:
-                    if not self._tasks:
+                    queued = self._queued[0] or self._queued[1]
+                    if not queued:
                         return
-                    task = self._tasks.popleft()
+                    task = queued.popleft()
                 worker.task, worker.stage, worker.started = task, "fetch", time.monotonic()
                 worker.conn.send(task)
 

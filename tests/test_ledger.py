@@ -205,7 +205,7 @@ LONG = "\n\n".join(f"Section {i}: the quay at berth {i} handles grain, timber an
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_at, kill_after, kill_mid", [
     ("ingest.partition:partition_file", 2, False),     # mid-partition, in a worker
-    ("connectors.outputs:atomic_write_text", 3, False),  # mid-write: chunks written, element JSON not
+    ("connectors.outputs:atomic_write", 3, False),  # mid-write: chunks written, element JSON not
     ("connectors.chroma:ChromaIndex.replace", 2, True),   # mid-upsert: one chunk of a document stored
 ])
 def test_a_run_killed_mid_stage_is_repaired_by_the_next(s3, bucket, s3_endpoint, tmp_path, kill_at, kill_after,
