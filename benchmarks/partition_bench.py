@@ -126,43 +126,61 @@ def outputs(folder: Path) -> dict[str, bytes]:
             if p.is_file() and ".ingest" not in p.parts}
 
 
-def spread(values: list[float]) -> str:
-    return f"{min(values):.1f}" if len(values) == 1 else f"{min(values):.1f}-{max(values):.1f}"
+def spread(values: list[float], digits: int = 1) -> str:
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return low if low == high else f"{low}-{high}"
 
 
 def floor_and_pool(files, pages, corpus, tmp, args, sections) -> float:
-    floor_rate = 0.0
-    if "floor" in sections or "pool" in sections:
+    """The floor, then `ingest` partition only with each pool size, ``--repeat`` times in turn, so that each run's
+    efficiency is taken against the floor measured just before it; the full pipeline once, against the mean floor.
+    Returns the mean floor's pages/s."""
+    if not {"floor", "pool"} & sections:
+        return 0.0
+    rows: dict[str, list[dict]] = {}
+
+    def add(label: str, n: int, work: float, wall: float, tree: float, worker, failed: int, floor: dict) -> None:
+        rows.setdefault(label, []).append({
+            "work": work, "wall": wall, "tree": tree, "worker": worker, "failed": failed,
+            "efficiency": floor["work"] / (n * work), "wall efficiency": floor["wall"] / (n * wall)})
+
+    floors = []
+    for attempt in range(args.repeat):
         done, wall, tree, _ = watch([sys.executable, "-c", RAW, json.dumps([str(p) for p in files]), args.strategy])
         raw = json.loads(done.stdout.strip().splitlines()[-1])
-        floor_rate = pages / raw["seconds"]
-        floor_wall_rate = pages / wall
-        print("| run | wall s | work s | docs/s | pages/s | peak RSS MB (tree) | worker MB | failed | efficiency "
-              "(work) | efficiency (wall) |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        print(f"| floor: raw partition_pdf, 1 process | {wall:.1f} | {raw['seconds']:.1f} | "
-              f"{len(files) / raw['seconds']:.2f} | {floor_rate:.2f} | {tree:.0f} | - | {raw['failed']} | 1.00 | "
-              "1.00 |")
-    if "pool" in sections:
-        for label, extra in (("partition only", ["--no-vectors", "--chunking", "none"]),
-                             ("full pipeline", ["--chroma-path"])):
-            if label == "full pipeline" and args.skip_full:
-                continue
-            for n in (int(x) for x in args.processes.split(",")):
-                out = tmp / f"out-{label[:4]}-{n}"
-                flags = [*extra, str(tmp / f"chroma-{n}")] if extra == ["--chroma-path"] else extra
-                report, wall, tree, worker = ingest(["--local-path", str(corpus)], out, "--strategy", args.strategy,
-                                                    "--num-processes", str(n), *flags)
-                rate = pages / report["seconds"]
-                print(f"| ingest {label}, {n} process{'es' if n > 1 else ''} | {wall:.1f} | {report['seconds']:.1f} "
-                      f"| {len(files) / report['seconds']:.2f} | {rate:.2f} | {tree:.0f} | {worker:.0f} | "
-                      f"{report['failed']} | {rate / (n * floor_rate):.2f} | "
-                      f"{pages / wall / (n * floor_wall_rate):.2f} |")
-        print("\nwork s: ingest's own clock, listing to last result (its ~4 s of start-up, unstructured's imports and"
-              "\nmodels, included); the floor's: the partition loop alone, models loaded before. docs/s and pages/s"
-              "\nfrom work s. efficiency = pages/s / (processes x floor pages/s), from work s, or from wall s (both"
-              "\nsides then pay their start-up). The full pipeline also embeds every chunk on the same cores.")
-    return floor_rate
+        floors.append({"work": raw["seconds"], "wall": wall})
+        add("floor: raw partition_pdf, 1 process", 1, raw["seconds"], wall, tree, None, raw["failed"], floors[-1])
+        for n in (int(x) for x in args.processes.split(",")) if "pool" in sections else ():
+            out = tmp / f"out-part-{n}-{attempt}"
+            report, wall, tree, worker = ingest(["--local-path", str(corpus)], out, "--strategy", args.strategy,
+                                                "--num-processes", str(n), "--no-vectors", "--chunking", "none")
+            add(f"ingest partition only, {n} process{'es' if n > 1 else ''}", n, report["seconds"], wall, tree, worker,
+                report["failed"], floors[-1])
+    mean = {key: sum(f[key] for f in floors) / len(floors) for key in ("work", "wall")}
+    for n in (int(x) for x in args.processes.split(",")) if "pool" in sections and not args.skip_full else ():
+        report, wall, tree, worker = ingest(["--local-path", str(corpus)], tmp / f"out-full-{n}", "--strategy",
+                                            args.strategy, "--num-processes", str(n), "--chroma-path",
+                                            str(tmp / f"chroma-{n}"))
+        add(f"ingest full pipeline, {n} process{'es' if n > 1 else ''} (1 run)", n, report["seconds"], wall, tree,
+            worker, report["failed"], mean)
+
+    print(f"floor and pool, {args.repeat} rounds of: the floor, then each pool size (min-max over the rounds; each "
+          "efficiency\nagainst the floor of its own round):\n")
+    print("| run | wall s | work s | docs/s | pages/s | peak RSS MB (tree) | worker MB | failed | efficiency (work) | "
+          "efficiency (wall) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for label, runs in rows.items():
+        workers = [r["worker"] for r in runs if r["worker"] is not None]
+        print(f"| {label} | {spread([r['wall'] for r in runs])} | {spread([r['work'] for r in runs])} | "
+              f"{spread([len(files) / r['work'] for r in runs], 2)} | {spread([pages / r['work'] for r in runs], 2)} | "
+              f"{max(r['tree'] for r in runs):.0f} | {f'{max(workers):.0f}' if workers else '-'} | "
+              f"{max(r['failed'] for r in runs)} | {spread([r['efficiency'] for r in runs], 2)} | "
+              f"{spread([r['wall efficiency'] for r in runs], 2)} |")
+    print("\nwork s: ingest's own clock, listing to last result (its ~4 s of start-up, unstructured's imports and"
+          "\nmodels, included); the floor's: the partition loop alone, models loaded before. docs/s and pages/s"
+          "\nfrom work s. efficiency = pages/s / (processes x floor pages/s), from work s, or from wall s (both"
+          "\nsides then pay their start-up). The full pipeline also embeds every chunk on the same cores.")
+    return pages / mean["work"]
 
 
 def startup(args) -> None:
@@ -273,7 +291,8 @@ def main() -> int:
     parser.add_argument("--strategy", default="fast")
     parser.add_argument("--processes", default="1,2", help="comma-separated pool sizes")
     parser.add_argument("--split-pages", type=int, default=50)
-    parser.add_argument("--repeat", type=int, default=2, help="runs of the split, start-up and no-op sections")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="rounds of floor and pool, and runs of the split, start-up, no-op and celery sections")
     parser.add_argument("--skip-full", action="store_true", help="no full-pipeline rows (they embed every chunk)")
     parser.add_argument("--sections", default="floor,pool,startup,split,noop,celery")
     args = parser.parse_args()

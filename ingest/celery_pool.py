@@ -23,7 +23,7 @@ from ingest.redact import redact_url
 
 _TICK = 0.25
 _MGET_BATCH = 500
-_FIRST, _NEXT = 0, 6  # kombu's Redis priorities (steps 0, 3, 6, 9): 0 is read first
+_PRIORITIES = (0, 3, 6)  # by Task.rank: kombu's Redis priority steps (0, 3, 6, 9), 0 read first
 log = logging.getLogger("ingest")
 
 
@@ -49,15 +49,15 @@ def worker_processes(broker: BrokerConfig) -> int:
 
 class CeleryPool:
     """``submit(task, cfg)`` enqueues ``run_task`` (and the index step) for a Celery worker; every task's result
-    reaches ``on_result(task, result)`` from the pool's thread. ``first`` tasks (a long PDF's ranges and merge) go
-    ahead of the others: Redis lists per priority, the highest (0) read first."""
+    reaches ``on_result(task, result)`` from the pool's thread. Tasks go in the order of their ``rank`` (a long PDF's
+    merge, its ranges, whole documents): a Redis list per priority, the highest (0) read first."""
 
     def __init__(self, broker: BrokerConfig, on_result: Callable[[Task, DocumentResult], None],
                  on_lost: Callable[[str], None]):
         self._app = use_broker(broker.url)
         self._broker, self._patience = redact_url(broker.url), broker.patience
         self._queue, self._on_result, self._on_lost = broker.queue, on_result, on_lost
-        self._pending: dict[str, tuple[Task, RunConfig, bool]] = {}
+        self._pending: dict[str, tuple[Task, RunConfig]] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._lost = False
@@ -65,14 +65,14 @@ class CeleryPool:
         self._thread = threading.Thread(target=self._collect, name="ingest-celery-results", daemon=True)
         self._thread.start()
 
-    def submit(self, task: Task, cfg: RunConfig, first: bool = False) -> None:
+    def submit(self, task: Task, cfg: RunConfig) -> None:
         with self._lock:
-            self._send(task, cfg, first)
+            self._send(task, cfg)
 
     def discard(self, source_url: str) -> list[Task]:
         """Revoke the queued tasks of one document; they are never answered."""
         with self._lock:
-            ids = [task_id for task_id, (task, _, _) in self._pending.items() if task.ref.source_url == source_url]
+            ids = [task_id for task_id, (task, _) in self._pending.items() if task.ref.source_url == source_url]
             dropped = [self._pending.pop(task_id)[0] for task_id in ids]
         if ids:
             self._app.control.revoke(ids)
@@ -96,18 +96,18 @@ class CeleryPool:
     def __exit__(self, kind, value, traceback) -> None:
         self.close()
 
-    def _send(self, task: Task, cfg: RunConfig, first: bool = False) -> None:
+    def _send(self, task: Task, cfg: RunConfig) -> None:
         limit = cfg.limits.doc_timeout or None
         try:  # kombu retries the publish once a second while the broker is away, for the patience's seconds
             sent = self._app.send_task(TASK_NAME, args=[task_payload(task, cfg)], queue=self._queue,
-                                       time_limit=limit, priority=_FIRST if first else _NEXT, retry=True,
+                                       time_limit=limit, priority=_PRIORITIES[task.rank], retry=True,
                                        retry_policy={"max_retries": max(1, round(self._patience)),
                                                      "interval_start": 1, "interval_step": 0, "interval_max": 1})
         except Exception as exc:  # noqa: BLE001 - kombu's OperationalError, or redis-py's own
             self._lost = True
             raise BrokerLost(f"the broker at {self._broker} did not take a task for {self._patience:g} s "
                              f"({type(exc).__name__}); the documents not done are left for the next run") from None
-        self._pending[sent.id] = (task, cfg, first)
+        self._pending[sent.id] = (task, cfg)
 
     def _run_id(self) -> str:
         return self._app.backend.client.info("server")["run_id"]
@@ -135,8 +135,8 @@ class CeleryPool:
             waiting = list(self._pending.values())
             self._pending.clear()
             log.warning("the broker at %s restarted: %d unanswered tasks sent again", self._broker, len(waiting))
-            for task, cfg, first in waiting:
-                self._send(task, cfg, first)
+            for task, cfg in waiting:
+                self._send(task, cfg)
             self._broker_run = self._run_id()
 
     def _take_results(self) -> None:

@@ -28,6 +28,12 @@ class Task:
     ranges: tuple[tuple[int, int], ...] = ()  # a merge's ranges, in page order
     prefetched: bool = False  # the driver has downloaded the object already
 
+    @property
+    def rank(self) -> int:
+        """Queue order: a long PDF's merge (its ranges are done: finish it), then ranges (so that a long PDF does
+        not end the run), then whole documents; first come, first served within a rank."""
+        return ("merge", "range", "document").index(self.kind)
+
 
 @dataclass(frozen=True)
 class DocumentResult:

@@ -370,13 +370,14 @@ class _Dispatcher:
                 yield from self._finish(dataclasses.replace(result, records=None))
 
     def _ranges(self, task: Task, result: DocumentResult) -> Iterator[DocumentResult]:
-        """A long PDF's ranges go first in the queue; when all are back, the merge does; the first failure fails
+        """A long PDF's ranges go ahead of whole documents in the queue (``Task.rank``); when all are back, its
+        merge goes ahead of those; the first failure fails
         the document once, naming its pages, after the ranges still running are back."""
         source = task.ref.source_url
         if result.status == "split":
             self.splits[source] = _Split(result.ranges, set(result.ranges))
             for pages in result.ranges:
-                self.pool.submit(Task(task.ref, "range", pages, result.strategy), self.cfg, first=True)
+                self.pool.submit(Task(task.ref, "range", pages, result.strategy), self.cfg)
             return
         split = self.splits[source]
         split.pending.discard(task.pages)
@@ -391,7 +392,7 @@ class _Dispatcher:
             outputs(self.cfg).remove_tree(parts_key(source))
             yield from self._finish(split.failure)
         else:
-            self.pool.submit(Task(task.ref, "merge", ranges=split.ranges), self.cfg, first=True)
+            self.pool.submit(Task(task.ref, "merge", ranges=split.ranges), self.cfg)
 
     def _index_failed(self, result: DocumentResult, error: str) -> Iterator[DocumentResult]:
         if result.output_path:

@@ -26,7 +26,8 @@ from ingest.models import DocumentResult, Task
 from ingest.pipeline import failed
 from ingest.process import init_worker
 
-_TICK = 0.2  # seconds between looks at the clock and at the workers' memory
+_TICK = 0.2  # seconds between looks at the clock
+_MEMORY_TICK = 1.0  # seconds between looks at the workers' memory (a scan of /proc: not free)
 _MB = 1 << 20
 
 
@@ -60,7 +61,7 @@ class WorkerPool:
                  on_result: Callable[[Task, DocumentResult], None]):
         self._context = multiprocess.get_context("fork")
         self._function, self._limits, self._on_result = function, limits, on_result
-        self._queued: tuple[collections.deque, collections.deque] = (collections.deque(), collections.deque())
+        self._queued = tuple(collections.deque() for _ in range(3))  # by Task.rank
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -70,11 +71,10 @@ class WorkerPool:
         self._thread = threading.Thread(target=self._supervise, name="ingest-pool", daemon=True)
         self._thread.start()
 
-    def submit(self, task: Task, cfg, first: bool = False) -> None:
-        """Queue a task; ``first`` ones (a long PDF's ranges and merge, so that it does not end last) go before the
-        others, in the order they came, as Celery's priorities do."""
+    def submit(self, task: Task, cfg) -> None:
+        """Queue a task, behind those of its ``rank``."""
         with self._lock:
-            self._queued[0 if first else 1].append((task, cfg))
+            self._queued[task.rank].append((task, cfg))
         if self._broken:
             self._fail_queued()
         else:
@@ -141,7 +141,7 @@ class WorkerPool:
 
     def _fail_queued(self) -> None:
         with self._lock:
-            tasks = [*self._queued[0], *self._queued[1]]
+            tasks = [entry for queued in self._queued for entry in queued]
             for queued in self._queued:
                 queued.clear()
         for task, _ in tasks:
@@ -157,7 +157,7 @@ class WorkerPool:
             ready = wait(watched, _TICK)
             if self._wake_read in ready:
                 os.read(self._wake_read, 4096)
-            sample = self._limits.max_memory_mb and time.monotonic() - last_sample >= _TICK
+            sample = self._limits.max_memory_mb and time.monotonic() - last_sample >= _MEMORY_TICK
             last_sample = time.monotonic() if sample else last_sample
             for worker in list(self._workers):
                 if not self._closing:
@@ -168,8 +168,8 @@ class WorkerPool:
         for worker in self._workers:
             if worker.task is None and not (retiring and worker.done >= retiring):  # one about to leave gets none
                 with self._lock:
-                    queued = self._queued[0] or self._queued[1]
-                    if not queued:
+                    queued = next((queued for queued in self._queued if queued), None)
+                    if queued is None:
                         return
                     task = queued.popleft()
                 worker.task, worker.stage, worker.started = task, "fetch", time.monotonic()

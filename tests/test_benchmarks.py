@@ -20,7 +20,7 @@ def test_partition_benchmark_prints_its_table(corpus):
     out = run_script("benchmarks/partition_bench.py", "--corpus", str(corpus / "pdf"), "--limit", "2", "--repeat",
                      "1", "--split-pages", "1")
     assert "| floor: raw partition_pdf, 1 process |" in out
-    assert "| ingest partition only, 2 processes |" in out and "| ingest full pipeline, 2 processes |" in out
+    assert "| ingest partition only, 2 processes |" in out and "| ingest full pipeline, 2 processes (1 run) |" in out
     assert "pool start-up, 2 workers forked" in out
     assert "outputs byte-identical: True" in out
     assert "objects downloaded: 0," in out
