@@ -390,8 +390,8 @@ def run(s3_url, local_path, endpoint_url, anonymous, download_dir, re_download, 
             webhooks = Webhooks(webhook_url, webhook_secret, run_id, retries) if webhook_url else None
             if webhooks:
                 stack.callback(webhooks.close)
-            summary = runners.run(cfg, reader, lambda: check_prerequisites(cfg.partition), ledger, run_id, webhooks,
-                                  broker)
+            summary = runners.run(cfg, reader, lambda keys: check_prerequisites(cfg.partition, keys), ledger, run_id,
+                                  webhooks, broker)
             ledger.end_run(run_id, summary)
             if webhooks:
                 webhooks.run_completed(cfg.source.display_url, summary)

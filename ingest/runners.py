@@ -118,11 +118,11 @@ def remove_outputs(cfg: RunConfig, rel_path: str) -> None:
         store.delete(key)
 
 
-def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Ledger | None = None,
+def run(cfg: RunConfig, reader: Reader, prepare: Callable[[list[str]], None], ledger: Ledger | None = None,
         run_id: int | None = None, webhooks: Webhooks | None = None, broker: BrokerConfig | None = None) -> RunSummary:
-    """Process what the listing, the outputs and the index say needs doing. ``prepare`` (the prerequisite checks,
-    which import unstructured and load its models) runs once, before the first document that needs work: a rerun
-    that skips everything never pays for it. Each final result is recorded in the ledger, then announced.
+    """Process what the listing, the outputs and the index say needs doing. ``prepare(keys)`` (the prerequisite
+    checks, which import unstructured and load its models) runs once, before the first document that needs work,
+    with the keys of the first documents to do: a rerun that skips everything never pays for it. Each final result is recorded in the ledger, then announced.
 
     With a ``broker``, Celery workers do the documents, vectors included, and ``prepare`` is theirs to do."""
     summary = RunSummary()
@@ -140,7 +140,7 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
         store.remove_tree(PARTS)  # what a run that died left between ranges and merge
         stack.callback(store.remove_tree, PARTS)
 
-        def start_pool():
+        def start_pool(keys: list[str]):
             """Before the first document: the model loads in the writer while unstructured loads here."""
             if broker:
                 from ingest.celery_pool import CeleryPool
@@ -148,7 +148,7 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[], None], ledger: Led
                 return stack.enter_context(CeleryPool(broker, dispatcher.partitioned, dispatcher.lost))
             if writer:
                 writer.load()
-            prepare()
+            prepare(keys)
             if writer:
                 dispatcher.wait_for_model()
             forking = time.monotonic()
@@ -294,7 +294,7 @@ class _Dispatcher:
         """Biggest first (by size: pages are known only once a file is here), so that the run does not end on one
         long document; long PDFs are split besides. With S3, the next documents download while others parse."""
         for ref in sorted(refs, key=lambda ref: ref.size, reverse=True):
-            self.pool = self.pool or self.start_pool()
+            self.pool = self.pool or self.start_pool([ref.key for ref in refs])
             self.in_flight += 1
             if self.prefetch:
                 self.prefetch.submit(self._fetch_then_submit, ref)
