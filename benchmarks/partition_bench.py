@@ -131,6 +131,10 @@ def spread(values: list[float], digits: int = 1) -> str:
     return low if low == high else f"{low}-{high}"
 
 
+def spread_mean(values: list[float]) -> str:
+    return spread(values, 2) + (f" (mean {sum(values) / len(values):.2f})" if len(values) > 1 else "")
+
+
 def floor_and_pool(files, pages, corpus, tmp, args, sections) -> float:
     """The floor, then `ingest` partition only with each pool size, ``--repeat`` times in turn, so that each run's
     efficiency is taken against the floor measured just before it; the full pipeline once, against the mean floor.
@@ -174,8 +178,8 @@ def floor_and_pool(files, pages, corpus, tmp, args, sections) -> float:
         print(f"| {label} | {spread([r['wall'] for r in runs])} | {spread([r['work'] for r in runs])} | "
               f"{spread([len(files) / r['work'] for r in runs], 2)} | {spread([pages / r['work'] for r in runs], 2)} | "
               f"{max(r['tree'] for r in runs):.0f} | {f'{max(workers):.0f}' if workers else '-'} | "
-              f"{max(r['failed'] for r in runs)} | {spread([r['efficiency'] for r in runs], 2)} | "
-              f"{spread([r['wall efficiency'] for r in runs], 2)} |")
+              f"{max(r['failed'] for r in runs)} | {spread_mean([r['efficiency'] for r in runs])} | "
+              f"{spread_mean([r['wall efficiency'] for r in runs])} |")
     print("\nwork s: ingest's own clock, listing to last result (its ~4 s of start-up, unstructured's imports and"
           "\nmodels, included); the floor's: the partition loop alone, models loaded before. docs/s and pages/s"
           "\nfrom work s. efficiency = pages/s / (processes x floor pages/s), from work s, or from wall s (both"
