@@ -122,7 +122,8 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[list[str]], None], le
         run_id: int | None = None, webhooks: Webhooks | None = None, broker: BrokerConfig | None = None) -> RunSummary:
     """Process what the listing, the outputs and the index say needs doing. ``prepare(keys)`` (the prerequisite
     checks, which import unstructured and load its models) runs once, before the first document that needs work,
-    with the keys of the first documents to do: a rerun that skips everything never pays for it. Each final result is recorded in the ledger, then announced.
+    with the keys of the first documents to do: a rerun that skips everything never pays for it. Each final result
+    is recorded in the ledger, then announced.
 
     With a ``broker``, Celery workers do the documents, vectors included, and ``prepare`` is theirs to do."""
     summary = RunSummary()
@@ -294,7 +295,7 @@ class _Dispatcher:
         """Biggest first (by size: pages are known only once a file is here), so that the run does not end on one
         long document; long PDFs are split besides. With S3, the next documents download while others parse."""
         for ref in sorted(refs, key=lambda ref: ref.size, reverse=True):
-            self.pool = self.pool or self.start_pool([ref.key for ref in refs])
+            self.pool = self.pool or self.start_pool([waiting.key for waiting in refs])
             self.in_flight += 1
             if self.prefetch:
                 self.prefetch.submit(self._fetch_then_submit, ref)
@@ -371,8 +372,8 @@ class _Dispatcher:
 
     def _ranges(self, task: Task, result: DocumentResult) -> Iterator[DocumentResult]:
         """A long PDF's ranges go ahead of whole documents in the queue (``Task.rank``); when all are back, its
-        merge goes ahead of those; the first failure fails
-        the document once, naming its pages, after the ranges still running are back."""
+        merge goes ahead of both; the first failure fails the document once, naming its pages, after the ranges
+        still running are back."""
         source = task.ref.source_url
         if result.status == "split":
             self.splits[source] = _Split(result.ranges, set(result.ranges))
