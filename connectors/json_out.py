@@ -102,7 +102,7 @@ def write_elements(store: Outputs, key: str, elements: list, ref: DocumentRef, f
     for element in elements:
         element.metadata.data_source = source
         element.metadata.file_directory = None  # a worker's temp path: differs between runs and machines
-    dicts = elements_to_dicts(_fix_metadata_field_precision(elements))
+    dicts = elements_to_dicts(_fix_metadata_field_precision(elements))  # private, but pinned: unstructured==0.27.35
     store.write(key, _json(dicts, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
 

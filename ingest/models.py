@@ -16,6 +16,9 @@ class DocumentRef:
     last_modified: str  # ISO 8601, UTC
 
 
+RANKS = ("merge", "range", "document")  # task kinds in queue order: see Task.rank
+
+
 @dataclass(frozen=True)
 class Task:
     """One unit of a worker's work: a whole document, one page range of a PDF too long to do in one piece, or the
@@ -32,7 +35,7 @@ class Task:
     def rank(self) -> int:
         """Queue order: a long PDF's merge (its ranges are done: finish it), then ranges (so that a long PDF does
         not end the run), then whole documents; first come, first served within a rank."""
-        return ("merge", "range", "document").index(self.kind)
+        return RANKS.index(self.kind)
 
 
 @dataclass(frozen=True)

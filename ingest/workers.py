@@ -22,7 +22,7 @@ from multiprocess.connection import wait
 
 from ingest.config import Limits
 from ingest.errors import DocumentError
-from ingest.models import DocumentResult, Task
+from ingest.models import RANKS, DocumentResult, Task
 from ingest.pipeline import failed
 from ingest.process import init_worker
 
@@ -61,7 +61,7 @@ class WorkerPool:
                  on_result: Callable[[Task, DocumentResult], None]):
         self._context = multiprocess.get_context("fork")
         self._function, self._limits, self._on_result = function, limits, on_result
-        self._queued = tuple(collections.deque() for _ in range(3))  # by Task.rank
+        self._queued = tuple(collections.deque() for _ in RANKS)  # by Task.rank
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
