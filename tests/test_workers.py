@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from conftest import EXAMPLES, FIXTURES, copy_examples, run_local, summary
+from conftest import EXAMPLES, FIXTURES, ROOT, copy_examples, run_local, summary
 
 
 
@@ -89,3 +91,26 @@ def test_objects_over_max_file_size_are_skipped_before_download(ingest, s3, buck
 
     raised = ingest("--s3-url", f"s3://{bucket}/", "--max-file-size", "0")  # 0: no limit
     assert summary(raised).startswith("ingest: 1 processed, 1 skipped, 0 failed"), raised.stderr
+
+
+def test_workers_start_from_a_process_without_torch_and_torch_still_loads_after():
+    """spaCy's thinc would import torch into the driver (a third of the start-up) though partitioning never uses
+    it; the embedder, which does, still gets it. (NarrativeText is spaCy's part-of-speech tagging at work.)"""
+    script = f"""
+import sys
+from pathlib import Path
+from ingest.config import PartitionConfig
+from ingest.embedding import Embedder
+from ingest.partition import check_prerequisites, partition_file
+
+check_prerequisites(PartitionConfig(strategy="fast"), ["fake-memo.pdf"])
+print("torch" in sys.modules)
+elements, pages = partition_file(Path({str(EXAMPLES / "reports" / "fake-memo.pdf")!r}), "fake-memo.pdf",
+                                 PartitionConfig(strategy="fast"))
+print(len(elements), pages, sorted({{element.category for element in elements}}))
+print(len(Embedder("all-MiniLM-L6-v2").encode([elements[0].text])[0]), "torch" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["False", "5 1 ['NarrativeText', 'Title', 'UncategorizedText']", "384 True"]
