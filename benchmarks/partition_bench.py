@@ -180,7 +180,7 @@ def floor_and_pool(files, pages, corpus, tmp, args, sections) -> float:
               f"{max(r['tree'] for r in runs):.0f} | {f'{max(workers):.0f}' if workers else '-'} | "
               f"{max(r['failed'] for r in runs)} | {spread_mean([r['efficiency'] for r in runs])} | "
               f"{spread_mean([r['wall efficiency'] for r in runs])} |")
-    print("\nwork s: ingest's own clock, listing to last result (its ~4 s of start-up, unstructured's imports and"
+    print("\nwork s: ingest's own clock, listing to last result (its ~3 s of start-up, unstructured's imports and"
           "\nmodels, included); the floor's: the partition loop alone, models loaded before. docs/s and pages/s"
           "\nfrom work s. efficiency = pages/s / (processes x floor pages/s), from work s, or from wall s (both"
           "\nsides then pay their start-up). The full pipeline also embeds every chunk on the same cores.")
