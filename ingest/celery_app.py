@@ -29,6 +29,7 @@ from ingest.models import DocumentResult
 from ingest.partition import check_prerequisites
 from ingest.payloads import from_payload, result_payload
 from ingest.pipeline import failed, run_task
+from ingest.process import freeze_before_fork
 from ingest.redact import RedactingFormatter, redact_url
 
 TASK_NAME = "ingest.document"
@@ -162,6 +163,7 @@ def start_worker(broker_url: str, worker: WorkerSettings, queues: tuple[str, ...
         raise unreachable(broker_url, exc) from None
     check_prerequisites(PartitionConfig())
     importlib.import_module("sentence_transformers")  # with torch: its import is paid here, once
+    freeze_before_fork()
     argv = ["worker", f"--concurrency={worker.concurrency}", f"--queues={','.join(queues)}",
             f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
     if limits.max_tasks_per_worker:

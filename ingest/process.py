@@ -1,7 +1,8 @@
-"""Child processes that never outlive the run that started them."""
+"""Child processes: forked from a driver whose loaded state is frozen for them, and never outliving its run."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import signal
 import sys
 
@@ -19,3 +20,11 @@ def init_worker() -> None:
     """Pool workers: Ctrl-C is the driver's to handle, and they die with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
+
+
+def freeze_before_fork() -> None:
+    """Move everything this process holds so far (unstructured, spaCy's model, torch) out of the cyclic garbage
+    collector's sight, as Python's docs advise before forking workers: a forked worker's full collections then no
+    longer walk those ~280,000 objects (they took 4 of the 9.5 s a worker spent collecting over the PDF corpus), nor
+    write to, and so copy, the memory pages that hold them."""
+    gc.freeze()

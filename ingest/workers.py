@@ -24,7 +24,7 @@ from ingest.config import Limits
 from ingest.errors import DocumentError
 from ingest.models import RANKS, DocumentResult, Task
 from ingest.pipeline import failed
-from ingest.process import init_worker
+from ingest.process import freeze_before_fork, init_worker
 
 _TICK = 0.2  # seconds between looks at the clock
 _MEMORY_TICK = 1.0  # seconds between looks at the workers' memory (a scan of /proc: not free)
@@ -67,6 +67,7 @@ class WorkerPool:
         os.set_blocking(self._wake_read, False)
         self._closing = False
         self._broken: str | None = None
+        freeze_before_fork()
         self._workers = [self._start_worker() for _ in range(processes)]
         self._thread = threading.Thread(target=self._supervise, name="ingest-pool", daemon=True)
         self._thread.start()
