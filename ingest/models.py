@@ -30,6 +30,7 @@ class Task:
     strategy: str = ""  # a range's strategy: the one the whole document resolved to
     ranges: tuple[tuple[int, int], ...] = ()  # a merge's ranges, in page order
     prefetched: bool = False  # the driver has downloaded the object already
+    parts: tuple[bytes, ...] = field(default=(), repr=False)  # a merge's ranges' elements, where the pool carries them
 
     @property
     def rank(self) -> int:
@@ -54,6 +55,7 @@ class DocumentResult:
     records: list[dict] | None = field(default=None, repr=False)  # chunk records on their way to the index
     ranges: tuple[tuple[int, int], ...] = ()  # "split": the page ranges to partition apart
     strategy: str = ""  # "split": the strategy the whole document resolved to
+    part: bytes | None = field(default=None, repr=False)  # "part": the range's elements, where the pool carries them
 
 
 @dataclass

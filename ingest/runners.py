@@ -13,7 +13,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -153,7 +154,8 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[list[str]], None], le
             if writer:
                 dispatcher.wait_for_model()
             forking = time.monotonic()
-            pool = stack.enter_context(WorkerPool(cfg.num_processes, cfg.limits, run_task, dispatcher.partitioned))
+            pool = stack.enter_context(WorkerPool(cfg.num_processes, cfg.limits, partial(run_task, carry_parts=True),
+                                                  dispatcher.partitioned))
             log.debug("%d workers started in %.0f ms", cfg.num_processes, (time.monotonic() - forking) * 1000)
             return pool
 
@@ -232,6 +234,7 @@ class _Split:
     ranges: tuple[tuple[int, int], ...]
     pending: set[tuple[int, int]]
     failure: DocumentResult | None = None
+    parts: dict[tuple[int, int], bytes] = field(default_factory=dict)  # the ranges' elements the pool carries
 
 
 class _Dispatcher:
@@ -382,6 +385,8 @@ class _Dispatcher:
             return
         split = self.splits[source]
         split.pending.discard(task.pages)
+        if result.part is not None:
+            split.parts[task.pages] = result.part
         if result.status == "failed" and split.failure is None:
             first, last = task.pages
             split.failure = dataclasses.replace(result, message=f"pages {first + 1}-{last}: {result.message}")
@@ -393,7 +398,8 @@ class _Dispatcher:
             outputs(self.cfg).remove_tree(parts_key(source))
             yield from self._finish(split.failure)
         else:
-            self.pool.submit(Task(task.ref, "merge", ranges=split.ranges), self.cfg)
+            parts = tuple(split.parts[pages] for pages in split.ranges) if split.parts else ()
+            self.pool.submit(Task(task.ref, "merge", ranges=split.ranges, parts=parts), self.cfg)
 
     def _index_failed(self, result: DocumentResult, error: str) -> Iterator[DocumentResult]:
         if result.output_path:
