@@ -7,7 +7,8 @@
 Sections (all by default), each printed as a table; every figure comes from this one run, so ratios compare like
 with like on a noisy machine, and repeated runs show their min-max:
 
-- floor: raw `partition_pdf(strategy=...)` over the files, one process, models loaded before the clock starts.
+- floor: raw `partition_pdf(strategy=...)` over the files, one process, models loaded before the clock starts
+  (with `--floor-gc frozen`, and then frozen out of the garbage collector's sight, as `ingest`'s workers have them).
 - pool: `ingest --local-path` with 1 and 2 processes, partition only (`--no-vectors --chunking none`) and the full
   pipeline (chunking, embedding, Chroma); efficiency = pages/s / (processes x floor pages/s).
 - startup: how long forking the pool from a driver that has loaded unstructured takes, and a first task's round trip.
@@ -39,15 +40,19 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import RedisServer, Worker, start_moto  # noqa: E402
+
+POLL = 0.5  # seconds between looks at a command's memory: each costs ~2 ms of CPU, taken from the pool's workers
 ENV = {**os.environ, "DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
        "UNSTRUCTURED_DISABLE_NOTICE": "1"}
 
 RAW = """
-import json, sys, time
+import gc, json, sys, time
 from unstructured.partition.pdf import partition_pdf
 from unstructured.nlp.tokenize import _get_nlp
 _get_nlp()
-files, strategy = json.loads(sys.argv[1]), sys.argv[2]
+files, strategy, frozen = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3] == "frozen"
+if frozen:
+    gc.freeze()
 started, failed = time.monotonic(), 0
 for name in files:
     try:
@@ -105,7 +110,7 @@ def watch(command: list[str]) -> tuple[subprocess.CompletedProcess, float, float
             tree_peak, worker_peak = max(tree_peak, tree), max(worker_peak, *workers, 0)
         except psutil.Error:
             pass
-        time.sleep(0.1)
+        time.sleep(POLL)
     stdout, stderr = process.communicate()
     wall = time.monotonic() - started
     return (subprocess.CompletedProcess(command, process.returncode, stdout, stderr), wall, tree_peak / 2**20,
@@ -136,30 +141,43 @@ def spread_mean(values: list[float]) -> str:
 
 
 def floor_and_pool(files, pages, corpus, tmp, args, sections) -> float:
-    """The floor, then `ingest` partition only with each pool size, ``--repeat`` times in turn, so that each run's
-    efficiency is taken against the floor measured just before it; the full pipeline once, against the mean floor.
-    Returns the mean floor's pages/s."""
+    """``--repeat`` rounds of the floor, then `ingest` partition only with each pool size, and one more floor at
+    the end: each pool run's efficiency is taken against the mean of the floors just before and just after it, so
+    that the machine's drift over a round cancels out; the full pipeline once, against the mean floor. Returns the
+    mean floor's pages/s."""
     if not {"floor", "pool"} & sections:
         return 0.0
     rows: dict[str, list[dict]] = {}
+    pending: list[tuple] = []  # pool runs waiting for the floor after them
 
     def add(label: str, n: int, work: float, wall: float, tree: float, worker, failed: int, floor: dict) -> None:
         rows.setdefault(label, []).append({
             "work": work, "wall": wall, "tree": tree, "worker": worker, "failed": failed,
             "efficiency": floor["work"] / (n * work), "wall efficiency": floor["wall"] / (n * wall)})
 
-    floors = []
-    for attempt in range(args.repeat):
-        done, wall, tree, _ = watch([sys.executable, "-c", RAW, json.dumps([str(p) for p in files]), args.strategy])
+    def measure_floor() -> None:
+        done, wall, tree, _ = watch([sys.executable, "-c", RAW, json.dumps([str(p) for p in files]), args.strategy,
+                                     args.floor_gc])
         raw = json.loads(done.stdout.strip().splitlines()[-1])
         floors.append({"work": raw["seconds"], "wall": wall})
-        add("floor: raw partition_pdf, 1 process", 1, raw["seconds"], wall, tree, None, raw["failed"], floors[-1])
+        label = "floor: raw partition_pdf, 1 process" + (", gc frozen" if args.floor_gc == "frozen" else "")
+        add(label, 1, raw["seconds"], wall, tree, None, raw["failed"], floors[-1])
+        around = {key: (floors[-2][key] + floors[-1][key]) / 2 for key in ("work", "wall")} if pending else None
+        for run in pending:
+            add(*run, around)
+        pending.clear()
+
+    floors: list[dict] = []
+    for attempt in range(args.repeat):
+        measure_floor()
         for n in (int(x) for x in args.processes.split(",")) if "pool" in sections else ():
             out = tmp / f"out-part-{n}-{attempt}"
             report, wall, tree, worker = ingest(["--local-path", str(corpus)], out, "--strategy", args.strategy,
                                                 "--num-processes", str(n), "--no-vectors", "--chunking", "none")
-            add(f"ingest partition only, {n} process{'es' if n > 1 else ''}", n, report["seconds"], wall, tree, worker,
-                report["failed"], floors[-1])
+            pending.append((f"ingest partition only, {n} process{'es' if n > 1 else ''}", n, report["seconds"], wall,
+                            tree, worker, report["failed"]))
+    if pending:
+        measure_floor()
     mean = {key: sum(f[key] for f in floors) / len(floors) for key in ("work", "wall")}
     for n in (int(x) for x in args.processes.split(",")) if "pool" in sections and not args.skip_full else ():
         report, wall, tree, worker = ingest(["--local-path", str(corpus)], tmp / f"out-full-{n}", "--strategy",
@@ -168,8 +186,8 @@ def floor_and_pool(files, pages, corpus, tmp, args, sections) -> float:
         add(f"ingest full pipeline, {n} process{'es' if n > 1 else ''} (1 run)", n, report["seconds"], wall, tree,
             worker, report["failed"], mean)
 
-    print(f"floor and pool, {args.repeat} rounds of: the floor, then each pool size (min-max over the rounds; each "
-          "efficiency\nagainst the floor of its own round):\n")
+    print(f"floor and pool, {args.repeat} rounds of: the floor, then each pool size, and a last floor (min-max over "
+          "the rounds;\neach efficiency against the mean of the floors just before and after it):\n")
     print("| run | wall s | work s | docs/s | pages/s | peak RSS MB (tree) | worker MB | failed | efficiency (work) | "
           "efficiency (wall) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -297,6 +315,9 @@ def main() -> int:
     parser.add_argument("--split-pages", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=2,
                         help="rounds of floor and pool, and runs of the split, start-up, no-op and celery sections")
+    parser.add_argument("--floor-gc", choices=("default", "frozen"), default="default",
+                        help="frozen: the floor freezes what it has loaded (gc.freeze()) before its loop, as ingest "
+                             "does before forking its workers, so that the efficiency shows the pipeline's own cost")
     parser.add_argument("--skip-full", action="store_true", help="no full-pipeline rows (they embed every chunk)")
     parser.add_argument("--sections", default="floor,pool,startup,split,noop,celery")
     args = parser.parse_args()
