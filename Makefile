@@ -1,4 +1,5 @@
-# make demo: set up and run ingest on the sample documents. make test: set up and run the tests.
+# make demo: set up and run ingest on the sample documents. make test: set up and run the tests (all of them, as CI
+# does). make test-fast: the tests not marked slow, for the inner loop. make lint: ruff's lint and format check.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,13 +9,24 @@ export ANONYMIZED_TELEMETRY=False
 export HF_HUB_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test bench system-deps install clean
+.PHONY: demo test test-fast lint format bench system-deps install clean
 
 demo: install
 	$(BIN)/python examples/demo.py
 
 test: install
 	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: install
 	$(BIN)/python benchmarks/partition_bench.py

@@ -19,6 +19,7 @@ with like on a noisy machine, and repeated runs show their min-max:
 - celery: partition only with 2 processes, the local pool against `--executor celery` with one `ingest worker
   --concurrency 2` on a redis-server (both on this machine), alternating, with the outputs compared.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import RedisServer, Worker, start_moto  # noqa: E402
 
 POLL = 0.5  # seconds between looks at a command's memory: each costs ~2 ms of CPU, taken from the pool's workers
-ENV = {**os.environ, "DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
-       "UNSTRUCTURED_DISABLE_NOTICE": "1"}
+ENV = {
+    **os.environ,
+    "DO_NOT_TRACK": "true",
+    "HF_HUB_OFFLINE": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "UNSTRUCTURED_DISABLE_NOTICE": "1",
+}
 
 RAW = """
 import gc, json, sys, time
@@ -68,7 +74,7 @@ import json, sys, time, threading
 sys.path.insert(0, sys.argv[1])
 from ingest.config import Limits, PartitionConfig
 from ingest.partition import check_prerequisites
-from ingest.workers import WorkerPool
+from ingest.pools.local import WorkerPool
 from ingest.models import DocumentRef, DocumentResult, Task
 check_prerequisites(PartitionConfig(strategy="fast"))
 done = threading.Event()
@@ -113,22 +119,30 @@ def watch(command: list[str]) -> tuple[subprocess.CompletedProcess, float, float
         time.sleep(POLL)
     stdout, stderr = process.communicate()
     wall = time.monotonic() - started
-    return (subprocess.CompletedProcess(command, process.returncode, stdout, stderr), wall, tree_peak / 2**20,
-            worker_peak / 2**20)
+    return (
+        subprocess.CompletedProcess(command, process.returncode, stdout, stderr),
+        wall,
+        tree_peak / 2**20,
+        worker_peak / 2**20,
+    )
 
 
 def ingest(source: list[str], out: Path, *args: str) -> tuple[dict, float, float, float]:
     summary = out.with_suffix(".summary.json")
-    done, wall, tree, worker = watch([str(BIN / "ingest"), *source, "--structured-output-dir", str(out),
-                                      "--summary-json", str(summary), *args])
+    done, wall, tree, worker = watch(
+        [str(BIN / "ingest"), *source, "--structured-output-dir", str(out), "--summary-json", str(summary), *args]
+    )
     if done.returncode not in (0, 1):
         raise SystemExit(f"ingest failed ({done.returncode}): {done.stderr[-2000:]}")
     return json.loads(summary.read_text()), wall, tree, worker
 
 
 def outputs(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".ingest" not in p.parts}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".ingest" not in p.parts
+    }
 
 
 def spread(values: list[float], digits: int = 1) -> str:
@@ -151,13 +165,22 @@ def floor_and_pool(files, pages, corpus, tmp, args, sections) -> float:
     pending: list[tuple] = []  # pool runs waiting for the floor after them
 
     def add(label: str, n: int, work: float, wall: float, tree: float, worker, failed: int, floor: dict) -> None:
-        rows.setdefault(label, []).append({
-            "work": work, "wall": wall, "tree": tree, "worker": worker, "failed": failed,
-            "efficiency": floor["work"] / (n * work), "wall efficiency": floor["wall"] / (n * wall)})
+        rows.setdefault(label, []).append(
+            {
+                "work": work,
+                "wall": wall,
+                "tree": tree,
+                "worker": worker,
+                "failed": failed,
+                "efficiency": floor["work"] / (n * work),
+                "wall efficiency": floor["wall"] / (n * wall),
+            }
+        )
 
     def measure_floor() -> None:
-        done, wall, tree, _ = watch([sys.executable, "-c", RAW, json.dumps([str(p) for p in files]), args.strategy,
-                                     args.floor_gc])
+        done, wall, tree, _ = watch(
+            [sys.executable, "-c", RAW, json.dumps([str(p) for p in files]), args.strategy, args.floor_gc]
+        )
         raw = json.loads(done.stdout.strip().splitlines()[-1])
         floors.append({"work": raw["seconds"], "wall": wall})
         label = "floor: raw partition_pdf, 1 process" + (", gc frozen" if args.floor_gc == "frozen" else "")
@@ -172,48 +195,92 @@ def floor_and_pool(files, pages, corpus, tmp, args, sections) -> float:
         measure_floor()
         for n in (int(x) for x in args.processes.split(",")) if "pool" in sections else ():
             out = tmp / f"out-part-{n}-{attempt}"
-            report, wall, tree, worker = ingest(["--local-path", str(corpus)], out, "--strategy", args.strategy,
-                                                "--num-processes", str(n), "--no-vectors", "--chunking", "none")
-            pending.append((f"ingest partition only, {n} process{'es' if n > 1 else ''}", n, report["seconds"], wall,
-                            tree, worker, report["failed"]))
+            report, wall, tree, worker = ingest(
+                ["--local-path", str(corpus)],
+                out,
+                "--strategy",
+                args.strategy,
+                "--num-processes",
+                str(n),
+                "--no-vectors",
+                "--chunking",
+                "none",
+            )
+            pending.append(
+                (
+                    f"ingest partition only, {n} process{'es' if n > 1 else ''}",
+                    n,
+                    report["seconds"],
+                    wall,
+                    tree,
+                    worker,
+                    report["failed"],
+                )
+            )
     if pending:
         measure_floor()
     mean = {key: sum(f[key] for f in floors) / len(floors) for key in ("work", "wall")}
     for n in (int(x) for x in args.processes.split(",")) if "pool" in sections and not args.skip_full else ():
-        report, wall, tree, worker = ingest(["--local-path", str(corpus)], tmp / f"out-full-{n}", "--strategy",
-                                            args.strategy, "--num-processes", str(n), "--chroma-path",
-                                            str(tmp / f"chroma-{n}"))
-        add(f"ingest full pipeline, {n} process{'es' if n > 1 else ''} (1 run)", n, report["seconds"], wall, tree,
-            worker, report["failed"], mean)
+        report, wall, tree, worker = ingest(
+            ["--local-path", str(corpus)],
+            tmp / f"out-full-{n}",
+            "--strategy",
+            args.strategy,
+            "--num-processes",
+            str(n),
+            "--chroma-path",
+            str(tmp / f"chroma-{n}"),
+        )
+        add(
+            f"ingest full pipeline, {n} process{'es' if n > 1 else ''} (1 run)",
+            n,
+            report["seconds"],
+            wall,
+            tree,
+            worker,
+            report["failed"],
+            mean,
+        )
 
-    print(f"floor and pool, {args.repeat} rounds of: the floor, then each pool size, and a last floor (min-max over "
-          "the rounds;\neach efficiency against the mean of the floors just before and after it):\n")
-    print("| run | wall s | work s | docs/s | pages/s | peak RSS MB (tree) | worker MB | failed | efficiency (work) | "
-          "efficiency (wall) |")
+    print(
+        f"floor and pool, {args.repeat} rounds of: the floor, then each pool size, and a last floor (min-max over "
+        "the rounds;\neach efficiency against the mean of the floors just before and after it):\n"
+    )
+    print(
+        "| run | wall s | work s | docs/s | pages/s | peak RSS MB (tree) | worker MB | failed | efficiency (work) | "
+        "efficiency (wall) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for label, runs in rows.items():
         workers = [r["worker"] for r in runs if r["worker"] is not None]
-        print(f"| {label} | {spread([r['wall'] for r in runs])} | {spread([r['work'] for r in runs])} | "
-              f"{spread([len(files) / r['work'] for r in runs], 2)} | {spread([pages / r['work'] for r in runs], 2)} | "
-              f"{max(r['tree'] for r in runs):.0f} | {f'{max(workers):.0f}' if workers else '-'} | "
-              f"{max(r['failed'] for r in runs)} | {spread_mean([r['efficiency'] for r in runs])} | "
-              f"{spread_mean([r['wall efficiency'] for r in runs])} |")
-    print("\nwork s: ingest's own clock, listing to last result (its ~3 s of start-up, unstructured's imports and"
-          "\nmodels, included); the floor's: the partition loop alone, models loaded before. docs/s and pages/s"
-          "\nfrom work s. efficiency = pages/s / (processes x floor pages/s), from work s, or from wall s (both"
-          "\nsides then pay their start-up). The full pipeline also embeds every chunk on the same cores.")
+        print(
+            f"| {label} | {spread([r['wall'] for r in runs])} | {spread([r['work'] for r in runs])} | "
+            f"{spread([len(files) / r['work'] for r in runs], 2)} | {spread([pages / r['work'] for r in runs], 2)} | "
+            f"{max(r['tree'] for r in runs):.0f} | {f'{max(workers):.0f}' if workers else '-'} | "
+            f"{max(r['failed'] for r in runs)} | {spread_mean([r['efficiency'] for r in runs])} | "
+            f"{spread_mean([r['wall efficiency'] for r in runs])} |"
+        )
+    print(
+        "\nwork s: ingest's own clock, listing to last result (its ~3 s of start-up, unstructured's imports and"
+        "\nmodels, included); the floor's: the partition loop alone, models loaded before. docs/s and pages/s"
+        "\nfrom work s. efficiency = pages/s / (processes x floor pages/s), from work s, or from wall s (both"
+        "\nsides then pay their start-up). The full pipeline also embeds every chunk on the same cores."
+    )
     return pages / mean["work"]
 
 
 def startup(args) -> None:
     rows = []
     for _ in range(args.repeat):
-        done = subprocess.run([sys.executable, "-c", STARTUP, str(ROOT), "2"], capture_output=True, text=True,
-                              env=ENV, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", STARTUP, str(ROOT), "2"], capture_output=True, text=True, env=ENV, check=True
+        )
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print(f"\npool start-up, 2 workers forked from a driver with unstructured loaded ({args.repeat} runs): fork "
-          f"{spread([r['fork_ms'] for r in rows])} ms, first task round trip "
-          f"{spread([r['first_task_ms'] for r in rows])} ms")
+    print(
+        f"\npool start-up, 2 workers forked from a driver with unstructured loaded ({args.repeat} runs): fork "
+        f"{spread([r['fork_ms'] for r in rows])} ms, first task round trip "
+        f"{spread([r['first_task_ms'] for r in rows])} ms"
+    )
 
 
 def split(corpus, tmp, args) -> None:
@@ -225,8 +292,17 @@ def split(corpus, tmp, args) -> None:
     for attempt in range(args.repeat):
         for label, pages_flag in (("split", str(args.split_pages)), ("unsplit", "0")):
             out = tmp / f"{label}-{attempt}"
-            report, wall, _, worker = ingest(["--local-path", str(single)], out, "--strategy", args.strategy,
-                                             "--num-processes", "2", "--split-pages", pages_flag, "--no-vectors")
+            report, wall, _, worker = ingest(
+                ["--local-path", str(single)],
+                out,
+                "--strategy",
+                args.strategy,
+                "--num-processes",
+                "2",
+                "--split-pages",
+                pages_flag,
+                "--no-vectors",
+            )
             runs[label].append((report["seconds"], worker, out))
     same = outputs(runs["split"][0][2]) == outputs(runs["unsplit"][0][2])
     best = {label: min(seconds for seconds, _, _ in rows) for label, rows in runs.items()}
@@ -235,8 +311,10 @@ def split(corpus, tmp, args) -> None:
     print("|---|---|---|---|")
     for label, rows in runs.items():
         flag = args.split_pages if label == "split" else 0
-        print(f"| {label} (--split-pages {flag}) | {spread([s for s, _, _ in rows])} | "
-              f"{pages_of(largest) / best[label]:.2f} | {max(w for _, w, _ in rows):.0f} |")
+        print(
+            f"| {label} (--split-pages {flag}) | {spread([s for s, _, _ in rows])} | "
+            f"{pages_of(largest) / best[label]:.2f} | {max(w for _, w, _ in rows):.0f} |"
+        )
     print(f"\nsplit is {best['unsplit'] / best['split']:.2f}x faster (best runs); outputs byte-identical: {same}")
 
 
@@ -244,15 +322,28 @@ def noop(files, tmp, args) -> None:
     moto, endpoint = start_moto(tmp)  # the tests' own moto fixture, with its request recorder
     try:
         ENV.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
-                          region_name="us-east-1")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            region_name="us-east-1",
+        )
         s3.create_bucket(Bucket="bench")
         for path in files:
             s3.upload_file(str(path), "bench", f"pdf/{path.name}")
         # --max-attempts 1: the PDFs that fail under the strategy are given up on after the first run (else each
         # rerun tries them again, up to 3 runs, and that is work, not a no-op)
-        source = ["--s3-url", "s3://bench/pdf/", "--endpoint-url", endpoint, "--download-dir", str(tmp / "dl"),
-                  "--max-attempts", "1"]
+        source = [
+            "--s3-url",
+            "s3://bench/pdf/",
+            "--endpoint-url",
+            endpoint,
+            "--download-dir",
+            str(tmp / "dl"),
+            "--max-attempts",
+            "1",
+        ]
         out = tmp / "noop"
         ingest(source, out, "--strategy", args.strategy, "--no-vectors")
         walls, gets = [], []
@@ -265,10 +356,12 @@ def noop(files, tmp, args) -> None:
             entries = [json.loads(line) for line in log.splitlines() if line.strip()]
             gets.append(sum(1 for e in entries if e["method"] == "GET" and "/bench/pdf/" in e["url"]))
             walls.append(wall)
-        print(f"\nno-op rerun of {len(files)} objects in S3 (moto), {args.repeat} runs: wall {spread(walls)} s "
-              f"(whole command, start-up included), objects downloaded: {max(gets)}, documents skipped: "
-              f"{report['skipped']}, reported failed again without a try (given up after the first run): "
-              f"{report['failed']}")
+        print(
+            f"\nno-op rerun of {len(files)} objects in S3 (moto), {args.repeat} runs: wall {spread(walls)} s "
+            f"(whole command, start-up included), objects downloaded: {max(gets)}, documents skipped: "
+            f"{report['skipped']}, reported failed again without a try (given up after the first run): "
+            f"{report['failed']}"
+        )
     finally:
         moto.terminate()
         moto.wait(10)
@@ -283,27 +376,45 @@ def celery(corpus, files, pages, tmp, args, floor_rate) -> None:
             time.sleep(0.2)
         runs: dict[str, list] = {"local pool": [], "celery": []}
         for attempt in range(args.repeat):
-            for label, extra in (("local pool", []), ("celery", ["--executor", "celery", "--broker-url", broker.url,
-                                                                 "--shared-folders"])):
+            for label, extra in (
+                ("local pool", []),
+                ("celery", ["--executor", "celery", "--broker-url", broker.url, "--shared-folders"]),
+            ):
                 out = tmp / f"executor-{label[:5]}-{attempt}"
-                report, wall, _, _ = ingest(["--local-path", str(corpus)], out, "--strategy", args.strategy,
-                                            "--num-processes", "2", "--no-vectors", "--chunking", "none", *extra)
+                report, wall, _, _ = ingest(
+                    ["--local-path", str(corpus)],
+                    out,
+                    "--strategy",
+                    args.strategy,
+                    "--num-processes",
+                    "2",
+                    "--no-vectors",
+                    "--chunking",
+                    "none",
+                    *extra,
+                )
                 runs[label].append((report["seconds"], wall, out))
     finally:
         worker.stop()
         broker.stop()
     same = outputs(runs["local pool"][0][2]) == outputs(runs["celery"][0][2])
-    print(f"\npartition only, 2 processes, local pool vs celery (one worker, --concurrency 2, redis-server on this "
-          f"machine), {args.repeat} runs each, alternating:\n")
+    print(
+        f"\npartition only, 2 processes, local pool vs celery (one worker, --concurrency 2, redis-server on this "
+        f"machine), {args.repeat} runs each, alternating:\n"
+    )
     print("| executor | work s (min-max) | wall s (min-max) | pages/s (best) | docs/s (best) | efficiency (best) |")
     print("|---|---|---|---|---|---|")
     for label, rows in runs.items():
         best = min(seconds for seconds, _, _ in rows)
         efficiency = f"{pages / best / (2 * floor_rate):.2f}" if floor_rate else "-"
-        print(f"| {label} | {spread([r[0] for r in rows])} | {spread([r[1] for r in rows])} | {pages / best:.2f} | "
-              f"{len(files) / best:.2f} | {efficiency} |")
-    print(f"\nThe celery worker's processes loaded unstructured and the embedding model before the clock (the "
-          f"local pool's\nstart-up is inside its work s); outputs byte-identical: {same}")
+        print(
+            f"| {label} | {spread([r[0] for r in rows])} | {spread([r[1] for r in rows])} | {pages / best:.2f} | "
+            f"{len(files) / best:.2f} | {efficiency} |"
+        )
+    print(
+        f"\nThe celery worker's processes loaded unstructured and the embedding model before the clock (the "
+        f"local pool's\nstart-up is inside its work s); outputs byte-identical: {same}"
+    )
 
 
 def main() -> int:
@@ -313,11 +424,19 @@ def main() -> int:
     parser.add_argument("--strategy", default="fast")
     parser.add_argument("--processes", default="1,2", help="comma-separated pool sizes")
     parser.add_argument("--split-pages", type=int, default=50)
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="rounds of floor and pool, and runs of the split, start-up, no-op and celery sections")
-    parser.add_argument("--floor-gc", choices=("default", "frozen"), default="default",
-                        help="frozen: the floor freezes what it has loaded (gc.freeze()) before its loop, as ingest "
-                             "does before forking its workers, so that the efficiency shows the pipeline's own cost")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="rounds of floor and pool, and runs of the split, start-up, no-op and celery sections",
+    )
+    parser.add_argument(
+        "--floor-gc",
+        choices=("default", "frozen"),
+        default="default",
+        help="frozen: the floor freezes what it has loaded (gc.freeze()) before its loop, as ingest "
+        "does before forking its workers, so that the efficiency shows the pipeline's own cost",
+    )
     parser.add_argument("--skip-full", action="store_true", help="no full-pipeline rows (they embed every chunk)")
     parser.add_argument("--sections", default="floor,pool,startup,split,noop,celery")
     args = parser.parse_args()

@@ -4,6 +4,7 @@ The first run partitions every document with a pool of 2 processes, chunks it, e
 in a Chroma collection; the second finds nothing changed and skips them all without downloading anything; a query
 then finds a passage. The server is moto in server mode on 127.0.0.1 and stops at the end.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,12 @@ def free_port() -> int:
 
 def start_s3(env: dict) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    server = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -46,22 +51,40 @@ def start_s3(env: dict) -> tuple[subprocess.Popen, str]:
 
 
 def main() -> int:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     server, endpoint = start_s3(env)
     try:
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="demo", aws_secret_access_key="demo",
-                          region_name="us-east-1")
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1"
+        )
         s3.create_bucket(Bucket=BUCKET)
         for path in sorted(p for p in DOCUMENTS.rglob("*") if p.is_file()):
             s3.upload_file(str(path), BUCKET, "documents/" + path.relative_to(DOCUMENTS).as_posix())
         print(f"local S3 server at {endpoint}: s3://{BUCKET}/documents/ holds the files of examples/documents/")
         shutil.rmtree(OUTPUTS, ignore_errors=True)
         shutil.rmtree(CHROMA, ignore_errors=True)
-        command = [str(BIN / "ingest"), "--s3-url", f"s3://{BUCKET}/documents/", "--endpoint-url", endpoint,
-                   "--num-processes", "2", "--structured-output-dir", str(OUTPUTS.relative_to(ROOT)),
-                   "--download-dir", ".demo/downloads", "--chroma-path", str(CHROMA.relative_to(ROOT))]
+        command = [
+            str(BIN / "ingest"),
+            "--s3-url",
+            f"s3://{BUCKET}/documents/",
+            "--endpoint-url",
+            endpoint,
+            "--num-processes",
+            "2",
+            "--structured-output-dir",
+            str(OUTPUTS.relative_to(ROOT)),
+            "--download-dir",
+            ".demo/downloads",
+            "--chroma-path",
+            str(CHROMA.relative_to(ROOT)),
+        ]
         for label in ("first run: every document is partitioned", "second run: nothing changed, all skipped"):
             print(f"\n$ {' '.join(command)}    # {label}", flush=True)
             code = subprocess.run(command, env=env, cwd=ROOT).returncode
@@ -71,8 +94,15 @@ def main() -> int:
         for path in sorted(OUTPUTS.rglob("*.json")):
             elements = json.loads(path.read_text())
             print(f"  {path.relative_to(OUTPUTS)}: {len(elements)} elements, first: {elements[0]['text'][:60]!r}")
-        query = [str(BIN / "ingest"), "query", "How many bottles of water were delivered?", "--k", "3",
-                 "--chroma-path", str(CHROMA.relative_to(ROOT))]
+        query = [
+            str(BIN / "ingest"),
+            "query",
+            "How many bottles of water were delivered?",
+            "--k",
+            "3",
+            "--chroma-path",
+            str(CHROMA.relative_to(ROOT)),
+        ]
         print(f"\n$ {' '.join(query)}", flush=True)
         return subprocess.run(query, env=env, cwd=ROOT).returncode
     finally:

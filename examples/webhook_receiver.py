@@ -1,5 +1,12 @@
 """Receive ingest's webhooks and check their signatures: INGEST_WEBHOOK_SECRET=... python webhook_receiver.py 8765"""
-import hashlib, hmac, http.server, json, os, sys, time  # noqa: E401
+
+import hashlib  # noqa: E401
+import hmac
+import http.server
+import json
+import os
+import sys
+import time
 
 SECRET = os.environ["INGEST_WEBHOOK_SECRET"].encode()
 

@@ -1,4 +1,5 @@
 """unstructured's chunkers, and the chunk records that are written beside the element JSON and indexed."""
+
 from __future__ import annotations
 
 import hashlib

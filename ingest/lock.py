@@ -3,6 +3,7 @@
 The kernel releases an flock when its holder dies, however it dies, so a lock left by a run killed with SIGKILL
 is taken over by the next run without any staleness heuristics (its workers die with it: see runners).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -29,8 +30,11 @@ class RunLock:
             fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = self._holder()
-            raise LockHeld(f"Another ingest run (pid {holder.get('pid', '?')}, started {holder.get('started', '?')}) "
-                           f"is writing to {output_dir}; this run did nothing. Pass --wait-lock to wait for it")
+            message = (
+                f"Another ingest run (pid {holder.get('pid', '?')}, started {holder.get('started', '?')}) is "
+                f"writing to {output_dir}; this run did nothing. Pass --wait-lock to wait for it"
+            )
+            raise LockHeld(message) from None
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, json.dumps({"pid": os.getpid(), "started": now()}).encode(), 0)
 

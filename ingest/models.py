@@ -1,4 +1,6 @@
-"""The records that travel between the driver and the workers: small, plain and picklable."""
+"""The records of a run: what users see (DocumentRef, DocumentResult, RunSummary) and what travels between the
+driver and the workers (Task, and a long PDF's Split and Part). Small, plain and picklable."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,10 +42,35 @@ class Task:
 
 
 @dataclass(frozen=True)
-class DocumentResult:
+class Split:
+    """A worker's answer to a PDF longer than ``--split-pages``: the page ranges to partition apart, as ``range``
+    tasks, with the strategy the whole document resolved to."""
+
     ref: DocumentRef
-    status: str  # "processed" | "skipped" | "failed" | "deleted"; between driver and workers also "split" | "part"
-    stage: str | None = None  # where it failed: plan, fetch, partition, write
+    ranges: tuple[tuple[int, int], ...]
+    strategy: str
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Part:
+    """A worker's answer to a ``range`` task: the range is partitioned and its elements wait for the merge, in
+    ``pickled`` where the pool carries them, else in the shared parts folder."""
+
+    ref: DocumentRef
+    pages: tuple[int, int]
+    elements: int = 0
+    seconds: float = 0.0
+    pickled: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    """How a document ended, as users see it (the summary, the ledger, webhooks)."""
+
+    ref: DocumentRef
+    status: str  # "processed" | "skipped" | "failed" | "deleted"
+    stage: str | None = None  # where it failed: plan, fetch, partition, chunk, write, index, delete
     error_type: str | None = None
     message: str | None = None
     transient: bool = False
@@ -53,9 +80,9 @@ class DocumentResult:
     seconds: float = 0.0
     output_path: str | None = None
     records: list[dict] | None = field(default=None, repr=False)  # chunk records on their way to the index
-    ranges: tuple[tuple[int, int], ...] = ()  # "split": the page ranges to partition apart
-    strategy: str = ""  # "split": the strategy the whole document resolved to
-    part: bytes | None = field(default=None, repr=False)  # "part": the range's elements, where the pool carries them
+
+
+TaskResult = DocumentResult | Split | Part  # what a worker answers to a Task
 
 
 @dataclass
@@ -118,6 +145,7 @@ class RunSummary:
                 }
                 for r in self.failures
             ],
-            "too_large": [{"key": r.ref.key, "source_url": r.ref.source_url, "size": r.ref.size}
-                          for r in self.too_large],
+            "too_large": [
+                {"key": r.ref.key, "source_url": r.ref.source_url, "size": r.ref.size} for r in self.too_large
+            ],
         }

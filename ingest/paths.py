@@ -1,4 +1,5 @@
 """Object keys are untrusted input: map them to relative paths that stay inside their folder, or refuse them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -53,12 +54,21 @@ class OutputClaims:
     def claim(self, key: str, rel_path: PurePosixPath) -> None:
         files = [_folded(f"{rel_path}{suffix}") for suffix in (".json", ".chunks.jsonl")]
         folders = [_folded(str(parent)) for parent in rel_path.parents if str(parent) != "."]
-        owner = next((self._files.get(name) or self._folders.get(name) for name in files
-                      if name in self._files or name in self._folders), None)
+        owner = next(
+            (
+                self._files.get(name) or self._folders.get(name)
+                for name in files
+                if name in self._files or name in self._folders
+            ),
+            None,
+        )
         owner = owner or next((self._files[name] for name in folders if name in self._files), None)
         if owner is not None and owner != key:
-            raise UnsafeKey(f"its outputs would overwrite those of {owner!r} on a case-insensitive or normalising "
-                            "file system; rename one of the two", error_type="KeyCollision")
+            raise UnsafeKey(
+                f"its outputs would overwrite those of {owner!r} on a case-insensitive or normalising "
+                "file system; rename one of the two",
+                error_type="KeyCollision",
+            )
         self._files.update(dict.fromkeys(files, key))
         for name in folders:
             self._folders.setdefault(name, key)

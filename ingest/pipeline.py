@@ -1,23 +1,33 @@
-"""The whole path of one document: fetch, partition, chunk, write. Runs in a worker; takes a reference, never
-bytes. Embedding and the vector store happen in the index writer, fed from the driver."""
+"""The whole path of one document in a worker: fetch, partition, chunk, write. Takes a reference, never bytes.
+Its vectors are stored afterwards by ``writers.vectors.store_vectors`` (in the local index writer, or in the same
+Celery task)."""
+
 from __future__ import annotations
 
 import pickle
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
-from connectors import make_reader
-from connectors.json_out import (
-    chunks_key, output_key, parts_key, pending_key, read_part, write_chunks, write_elements, write_part,
-)
-from connectors.outputs import outputs
 from ingest.chunking import chunk, chunk_records
 from ingest.config import RunConfig
 from ingest.errors import DocumentError
-from ingest.models import DocumentRef, DocumentResult, Task
-from ingest.partition import counted, merged, page_ranges, partition_file, partition_pages
+from ingest.models import DocumentRef, DocumentResult, Part, Split, Task, TaskResult
+from ingest.partition import counted, partition_file
+from ingest.partition.pages import merged, page_ranges, partition_pages
+from ingest.readers import make_reader
 from ingest.redact import redact
+from ingest.writers.elements import (
+    chunks_key,
+    output_key,
+    parts_key,
+    pending_key,
+    read_part,
+    write_chunks,
+    write_elements,
+    write_part,
+)
+from ingest.writers.storage import storage_for
 
 
 @lru_cache(maxsize=2)
@@ -25,16 +35,17 @@ def _reader(cfg: RunConfig):
     return make_reader(cfg)
 
 
-def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambda stage: None,
-             carry_parts: bool = False) -> DocumentResult:
+def run_task(
+    task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambda stage: None, carry_parts: bool = False
+) -> TaskResult:
     """A worker's whole job for one task. A document is fetched, partitioned, chunked and written; or, for a PDF
-    longer than ``--split-pages``, answered with its page ranges (``split``), which come back as ``range`` tasks
-    and then one ``merge`` task, which writes the document's outputs exactly as an unsplit run would. A range's
-    elements wait for the merge as element JSON in the document's parts folder, which workers on other machines
-    share; or, with ``carry_parts`` (the local pool, whose workers and pipes are this run's own), pickled in its
-    result and then in the merge task, at less than half the cost. With vectors on, the element JSON is left
-    pending: the driver commits it once the vectors are stored. ``on_stage`` hears each stage as it starts (the
-    pool names it when a task is abandoned)."""
+    longer than ``--split-pages``, answered with its page ranges (a ``Split``), which come back as ``range`` tasks
+    (each answered with a ``Part``) and then one ``merge`` task, which writes the document's outputs exactly as an
+    unsplit run would. A range's elements wait for the merge as element JSON in the document's parts folder, which
+    workers on other machines share; or, with ``carry_parts`` (the local pool, whose workers and pipes are this
+    run's own), pickled in the Part and then in the merge task, at less than half the cost. With vectors on, the
+    element JSON is left pending until the vectors are stored. ``on_stage`` hears each stage as it starts (the pool
+    names it when a task is abandoned)."""
     started = time.monotonic()
     ref, stage, records = task.ref, "plan", None
     filename = ref.key.rsplit("/", 1)[-1]
@@ -44,7 +55,7 @@ def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambd
         return name
 
     try:
-        out, parts, store = output_key(ref.rel_path), parts_key(ref.source_url), outputs(cfg)
+        out, parts, store = output_key(ref.rel_path), parts_key(ref.source_url), storage_for(cfg)
         reader = _reader(cfg)
         stage = enter("fetch")
         local = reader.fetch(ref, reuse=task.prefetched or task.kind != "document")
@@ -52,19 +63,21 @@ def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambd
         if task.kind == "range":
             elements = partition_pages(local, filename, cfg.partition, task.pages, task.strategy)
             stage = enter("write")
-            part = pickle.dumps(elements, pickle.HIGHEST_PROTOCOL) if carry_parts else None
-            if part is None:
+            pickled = pickle.dumps(elements, pickle.HIGHEST_PROTOCOL) if carry_parts else None
+            if pickled is None:
                 write_part(store, parts, task.pages, elements)
-            return DocumentResult(ref, "part", elements=len(elements), seconds=time.monotonic() - started, part=part)
+            return Part(ref, task.pages, len(elements), time.monotonic() - started, pickled)
         if task.kind == "merge":
-            pieces = [pickle.loads(part) for part in task.parts] if task.parts else \
-                [read_part(store, parts, pages) for pages in task.ranges]
+            pieces = (
+                [pickle.loads(part) for part in task.parts]
+                if task.parts
+                else [read_part(store, parts, pages) for pages in task.ranges]
+            )
             elements, pages = counted(merged(pieces), local, cfg.partition)
         else:
             ranges, strategy = page_ranges(local, cfg.partition, cfg.split_pages, cfg.num_processes)
             if ranges:
-                return DocumentResult(ref, "split", ranges=ranges, strategy=strategy,
-                                      seconds=time.monotonic() - started)
+                return Split(ref, ranges, strategy, time.monotonic() - started)
             elements, pages = partition_file(local, filename, cfg.partition)
         fingerprint = cfg.fingerprint()
         if cfg.chunks_enabled:
@@ -80,15 +93,23 @@ def run_task(task: Task, cfg: RunConfig, on_stage: Callable[[str], None] = lambd
             local.unlink(missing_ok=True)
     except Exception as exc:  # noqa: BLE001 - one document's failure is a result, never the run's end
         return failed(ref, exc, stage, time.monotonic() - started)
-    return DocumentResult(ref, "processed", pages=pages, elements=len(elements), chunks=len(records or ()),
-                          seconds=time.monotonic() - started, output_path=store.location(out),
-                          records=records if cfg.index.enabled else None)
+    return DocumentResult(
+        ref,
+        "processed",
+        pages=pages,
+        elements=len(elements),
+        chunks=len(records or ()),
+        seconds=time.monotonic() - started,
+        output_path=store.location(out),
+        records=records if cfg.index.enabled else None,
+    )
 
 
 def failed(ref: DocumentRef, exc: Exception, stage: str, seconds: float = 0.0) -> DocumentResult:
     """A document's failure as a result; its message goes to logs, the ledger and the summary, so it is redacted."""
     if isinstance(exc, DocumentError):
-        return DocumentResult(ref, "failed", exc.stage, exc.error_type, redact(exc.message), exc.transient,
-                              seconds=seconds)
+        return DocumentResult(
+            ref, "failed", exc.stage, exc.error_type, redact(exc.message), exc.transient, seconds=seconds
+        )
     message = (str(exc).strip().splitlines() or [""])[0][:300] or repr(exc)
     return DocumentResult(ref, "failed", stage, type(exc).__name__, redact(message), seconds=seconds)

@@ -1,4 +1,5 @@
 """Credentials never reach a log line, a message, the ledger or an output: what could hold one passes through here."""
+
 from __future__ import annotations
 
 import logging

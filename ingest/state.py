@@ -5,12 +5,15 @@ The outputs stay the truth for skipping; the ledger records history, drives retr
 from the outputs' stamps when it is lost. It is written after the outputs it describes (outputs first, state
 last), so a crash in between leaves a redo, never a skip of missing work.
 """
+
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.models import DocumentResult, RunSummary
@@ -46,8 +49,21 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+def state_dir(output_dir: str) -> Path:
+    """The ledger's and the lock's folder: inside a local output folder; for S3 outputs, one per URL on this machine
+    (so the lock keeps out only runs on this machine)."""
+    if not str(output_dir).startswith("s3://"):
+        return Path(output_dir) / ".ingest"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "ingest" / "state" / hashlib.sha256(str(output_dir).encode()).hexdigest()[:16]
+
+
+def ledger_path(output_dir: str, state_path: Path | None = None) -> Path:
+    return state_path or state_dir(output_dir) / "state.db"
+
+
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -87,15 +103,28 @@ class Ledger:
 
     # -- runs --------------------------------------------------------------------------------------------------
     def begin_run(self, source: str, arguments: dict) -> int:
-        cursor = self.db.execute("INSERT INTO runs (started_at, source, arguments) VALUES (?, ?, ?)",
-                                 (now(), source, json.dumps(arguments, sort_keys=True, default=str)))
+        cursor = self.db.execute(
+            "INSERT INTO runs (started_at, source, arguments) VALUES (?, ?, ?)",
+            (now(), source, json.dumps(arguments, sort_keys=True, default=str)),
+        )
         return cursor.lastrowid
 
     def end_run(self, run_id: int, summary: RunSummary) -> None:
         self.db.execute(
             "UPDATE runs SET ended_at=?, processed=?, skipped=?, failed=?, deleted=?, pages=?, chunks=?, exit_code=? "
-            "WHERE id=?", (now(), summary.processed, summary.skipped, summary.failed, summary.deleted, summary.pages,
-                           summary.chunks, summary.exit_code, run_id))
+            "WHERE id=?",
+            (
+                now(),
+                summary.processed,
+                summary.skipped,
+                summary.failed,
+                summary.deleted,
+                summary.pages,
+                summary.chunks,
+                summary.exit_code,
+                run_id,
+            ),
+        )
 
     def runs(self, limit: int = 10) -> list[dict]:
         rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
@@ -114,8 +143,9 @@ class Ledger:
 
     def under(self, url_prefix: str) -> list[DocumentState]:
         """Documents whose source URL starts with ``url_prefix``: what a full listing of it must account for."""
-        rows = self.db.execute("SELECT * FROM documents WHERE substr(source_url, 1, ?) = ?",
-                               (len(url_prefix), url_prefix))
+        rows = self.db.execute(
+            "SELECT * FROM documents WHERE substr(source_url, 1, ?) = ?", (len(url_prefix), url_prefix)
+        )
         return [DocumentState(**dict(row)) for row in rows]
 
     def record(self, result: DocumentResult, config: str, run_id: int) -> None:
@@ -128,21 +158,71 @@ class Ledger:
             done_at = previous.done_at if previous else None
             self.db.execute(
                 "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (ref.source_url, ref.key, ref.rel_path, ref.version, ref.size, ref.last_modified, config, "failed",
-                 result.stage, result.error_type, result.message, attempts, None, None, None, result.seconds, run_id,
-                 stamp, done_at))
+                (
+                    ref.source_url,
+                    ref.key,
+                    ref.rel_path,
+                    ref.version,
+                    ref.size,
+                    ref.last_modified,
+                    config,
+                    "failed",
+                    result.stage,
+                    result.error_type,
+                    result.message,
+                    attempts,
+                    None,
+                    None,
+                    None,
+                    result.seconds,
+                    run_id,
+                    stamp,
+                    done_at,
+                ),
+            )
         elif result.status == "processed":
             self.db.execute(
                 "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (ref.source_url, ref.key, ref.rel_path, ref.version, ref.size, ref.last_modified, config, "done",
-                 None, None, None, 0, result.pages, result.elements, result.chunks, result.seconds, run_id, stamp,
-                 stamp))
+                (
+                    ref.source_url,
+                    ref.key,
+                    ref.rel_path,
+                    ref.version,
+                    ref.size,
+                    ref.last_modified,
+                    config,
+                    "done",
+                    None,
+                    None,
+                    None,
+                    0,
+                    result.pages,
+                    result.elements,
+                    result.chunks,
+                    result.seconds,
+                    run_id,
+                    stamp,
+                    stamp,
+                ),
+            )
         elif self.get(ref.source_url) is None:  # skipped, and unknown here: the ledger was lost or is new
             self.db.execute(
                 "INSERT INTO documents (source_url, key, rel_path, version, size, last_modified, config, status, "
                 "attempts, run_id, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (ref.source_url, ref.key, ref.rel_path, ref.version, ref.size, ref.last_modified, config, "done", 0,
-                 run_id, stamp))
+                (
+                    ref.source_url,
+                    ref.key,
+                    ref.rel_path,
+                    ref.version,
+                    ref.size,
+                    ref.last_modified,
+                    config,
+                    "done",
+                    0,
+                    run_id,
+                    stamp,
+                ),
+            )
 
     def forget(self, source_url: str) -> None:
         self.db.execute("DELETE FROM documents WHERE source_url=?", (source_url,))

@@ -7,6 +7,7 @@ in order: a slow or dead receiver never blocks or fails ingestion. A delivery is
 timeouts and refused connections; when the run ends, the sender waits at most ``FLUSH_SECONDS`` for what is left
 and then drops it with a warning. Bodies carry URLs, keys, counts and (redacted) error messages, never credentials.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,7 @@ import queue
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -56,15 +57,28 @@ class Webhooks:
         if result.status not in ("processed", "failed"):
             return
         ref = result.ref
-        body = {"document": {"source_url": ref.source_url, "key": ref.key, "version": ref.version,
-                             "size": ref.size, "last_modified": ref.last_modified}}
+        body = {
+            "document": {
+                "source_url": ref.source_url,
+                "key": ref.key,
+                "version": ref.version,
+                "size": ref.size,
+                "last_modified": ref.last_modified,
+            }
+        }
         if result.status == "processed":
-            body.update(pages=result.pages, elements=result.elements, chunks=result.chunks,
-                        output=result.output_path, seconds=round(result.seconds, 3))
+            body.update(
+                pages=result.pages,
+                elements=result.elements,
+                chunks=result.chunks,
+                output=result.output_path,
+                seconds=round(result.seconds, 3),
+            )
             self._send("document.done", body)
         else:
-            body.update(stage=result.stage, error_type=result.error_type, message=result.message,
-                        transient=result.transient)
+            body.update(
+                stage=result.stage, error_type=result.error_type, message=result.message, transient=result.transient
+            )
             self._send("document.failed", body)
 
     def run_completed(self, source: str, summary: RunSummary) -> None:
@@ -78,13 +92,20 @@ class Webhooks:
             self._stopping.set()
             self._thread.join(_TIMEOUT + 1)
         if self._undelivered:
-            log.warning("webhooks: %d events not delivered within %g s of the run's end; dropped",
-                        self._undelivered, FLUSH_SECONDS)
+            log.warning(
+                "webhooks: %d events not delivered within %g s of the run's end; dropped",
+                self._undelivered,
+                FLUSH_SECONDS,
+            )
         self._client.close()
 
     def _send(self, event: str, body: dict) -> None:
-        payload = {"event": event, "run_id": self.run_id,
-                   "sent_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **body}
+        payload = {
+            "event": event,
+            "run_id": self.run_id,
+            "sent_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **body,
+        }
         try:
             self._queue.put_nowait((event, json.dumps(payload, sort_keys=True).encode()))
             self._undelivered += 1
@@ -105,11 +126,15 @@ class Webhooks:
 
     def _post(self, url: str, event: str, body: bytes) -> None:
         timestamp = str(int(time.time()))
-        self._client.post(url, content=body, headers={
-            "Content-Type": "application/json",
-            "User-Agent": "ingest-webhooks",
-            "X-Ingest-Event": event,
-            "X-Ingest-Delivery": str(uuid.uuid4()),
-            "X-Ingest-Timestamp": timestamp,
-            "X-Ingest-Signature": sign(self.secret, timestamp, body),
-        }).raise_for_status()
+        self._client.post(
+            url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "ingest-webhooks",
+                "X-Ingest-Event": event,
+                "X-Ingest-Delivery": str(uuid.uuid4()),
+                "X-Ingest-Timestamp": timestamp,
+                "X-Ingest-Signature": sign(self.secret, timestamp, body),
+            },
+        ).raise_for_status()

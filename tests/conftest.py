@@ -1,5 +1,6 @@
 """Real services for the tests: a moto S3 server over HTTP on 127.0.0.1, a Chroma server, redis-server and `ingest
 worker` processes, real documents, the real CLI."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,11 @@ INGEST = str(Path(sys.executable).parent / "ingest")
 EXAMPLES = ROOT / "examples" / "documents"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CORPUS = ROOT.parent / "shared" / "corpus"
-FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "AKIAINGESTTESTKEY000", "AWS_SECRET_ACCESS_KEY": "ingest-test-secret-0000",
-             "AWS_DEFAULT_REGION": "us-east-1"}
+FAKE_KEYS = {
+    "AWS_ACCESS_KEY_ID": "AKIAINGESTTESTKEY000",
+    "AWS_SECRET_ACCESS_KEY": "ingest-test-secret-0000",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,9 +39,17 @@ def offline_env():
     """Fixed fake credentials and no lookups outside this machine, for every test and every subprocess."""
     saved = dict(os.environ)
     os.environ.update(FAKE_KEYS)
-    os.environ.update({"AWS_EC2_METADATA_DISABLED": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                       "DO_NOT_TRACK": "true", "ANONYMIZED_TELEMETRY": "False",
-                       "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"})
+    os.environ.update(
+        {
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "DO_NOT_TRACK": "true",
+            "ANONYMIZED_TELEMETRY": "False",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        }
+    )
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         os.environ.pop(name, None)
     yield
@@ -56,7 +68,8 @@ def start_moto(tmp: Path, **env: str):
     log = (tmp / f"moto-{port}.log").open("w")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "MOTO_RECORDER_FILEPATH": str(tmp / f"recording-{port}.jsonl"), **env},
     )
     url = f"http://127.0.0.1:{port}"
@@ -109,8 +122,14 @@ class Recorder:
     def object_gets(self, bucket: str) -> list[str]:
         """The object downloads (GETs of a key, not of the bucket listing) in the recording."""
         entries = self.stop()
-        return [e["url"] for e in entries if e["method"] == "GET" and f"/{bucket}/" in e["url"]
-                and "list-type" not in e["url"] and not e["url"].rstrip("/").endswith(bucket)]
+        return [
+            e["url"]
+            for e in entries
+            if e["method"] == "GET"
+            and f"/{bucket}/" in e["url"]
+            and "list-type" not in e["url"]
+            and not e["url"].rstrip("/").endswith(bucket)
+        ]
 
 
 @pytest.fixture
@@ -137,8 +156,7 @@ def ingest(tmp_path, s3_endpoint):
         argv = list(args)
         if endpoint and not any(a.startswith("--endpoint-url") for a in argv) and "--local-path" not in argv:
             argv += ["--endpoint-url", s3_endpoint]
-        argv += ["--structured-output-dir", str(out or tmp_path / "out"), "--download-dir",
-                 str(tmp_path / "downloads")]
+        argv += ["--structured-output-dir", str(out or tmp_path / "out"), "--download-dir", str(tmp_path / "downloads")]
         if not vectors:
             argv.append("--no-vectors")
         elif "--chroma-host" not in argv and "--chroma-path" not in argv:
@@ -175,9 +193,20 @@ def copy_examples(dest: Path) -> Path:
 def chroma_server(tmp_path):
     port = free_port()
     log = (tmp_path / "chroma-server.log").open("w")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path",
-                                str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "chroma"),
+            "run",
+            "--path",
+            str(tmp_path / "server-data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -194,13 +223,16 @@ def collection_state(path: Path) -> dict:
     """Everything a reader of the collection sees: id -> (text, metadata)."""
     coll = chromadb.PersistentClient(path=str(path)).get_or_create_collection("ingest")
     got = coll.get(include=["documents", "metadatas"])
-    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)}
 
 
 def output_state(folder: Path) -> dict:
     """Every output file and its content (the ledger and lock are bookkeeping, not outputs)."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".ingest" not in p.relative_to(folder).parts and not p.name.startswith(".")}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".ingest" not in p.relative_to(folder).parts and not p.name.startswith(".")
+    }
 
 
 def run_local(folder: Path, out: Path, *args: str, fault: str | None = None, timeout: float = 300):
@@ -208,8 +240,17 @@ def run_local(folder: Path, out: Path, *args: str, fault: str | None = None, tim
     env = {**os.environ, "PYTHONPATH": str(TESTS / "crash")}
     if fault:
         env["INGEST_TEST_FAULT"] = fault
-    command = [INGEST, "--local-path", str(folder), "--structured-output-dir", str(out), "--no-vectors",
-               "--summary-json", str(out.parent / "summary.json"), *args]
+    command = [
+        INGEST,
+        "--local-path",
+        str(folder),
+        "--structured-output-dir",
+        str(out),
+        "--no-vectors",
+        "--summary-json",
+        str(out.parent / "summary.json"),
+        *args,
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     return done.returncode, done.stdout, done.stderr, json.loads((out.parent / "summary.json").read_text())
 
@@ -227,9 +268,24 @@ class RedisServer:
     def start(self) -> None:
         server = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--requirepass", REDIS_PASSWORD, "--dir", str(self.folder)],
-            stdout=(self.folder / "redis.log").open("a"), stderr=subprocess.STDOUT)
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--requirepass",
+                REDIS_PASSWORD,
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=(self.folder / "redis.log").open("a"),
+            stderr=subprocess.STDOUT,
+        )
         client = redis.Redis(port=self.port, password=REDIS_PASSWORD)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -258,9 +314,21 @@ class Worker:
         if fault:
             env["INGEST_TEST_FAULT"] = fault
         self.process = subprocess.Popen(
-            [INGEST, "worker", "--broker-url", url, "--concurrency", str(concurrency), "--download-dir",
-             str(folder / "downloads"), "-v"],
-            env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+            [
+                INGEST,
+                "worker",
+                "--broker-url",
+                url,
+                "--concurrency",
+                str(concurrency),
+                "--download-dir",
+                str(folder / "downloads"),
+                "-v",
+            ],
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while "ready." not in self.text():
             assert self.process.poll() is None and time.monotonic() < deadline, self.text()

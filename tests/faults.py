@@ -6,6 +6,7 @@ Each request is forwarded to the upstream server over a fresh connection, except
 ``down_for`` are always reset (a server that stays down for them). It is bounded: at most ``max_requests`` requests
 are served (later ones are reset), every socket has a 30 s timeout, and leaving the ``with`` block stops it.
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,13 +18,22 @@ import threading
 import time
 
 _BODY = b"<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>SlowDown</Code><Message>Slow down</Message></Error>"
-SLOWDOWN = (b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY))
+SLOWDOWN = (
+    b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY)
+)
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, rate: float = 0.0, seed: int = 0, kinds=("503", "reset", "cut", "slow"),
-                 max_requests: int = 20_000, down_for: tuple[bytes, ...] = ()):
+    def __init__(
+        self,
+        upstream: str,
+        rate: float = 0.0,
+        seed: int = 0,
+        kinds=("503", "reset", "cut", "slow"),
+        max_requests: int = 20_000,
+        down_for: tuple[bytes, ...] = (),
+    ):
         host, _, port = upstream.removeprefix("http://").rstrip("/").partition(":")
         self.upstream = (host, int(port))
         self.rate, self.kinds, self.max_requests = rate, kinds, max_requests
@@ -88,7 +98,7 @@ class FaultProxy:
             upstream.sendall(request)
             response = b"".join(iter(lambda: upstream.recv(1 << 16), b""))
         if fault == "cut":
-            client.sendall(response[:max(1, len(response) // 2)])
+            client.sendall(response[: max(1, len(response) // 2)])
             return _reset(client)
         client.sendall(response)
         client.close()

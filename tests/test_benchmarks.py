@@ -1,4 +1,5 @@
 """The benchmark scripts run (a smoke test on a few small files); their numbers are read by people, not asserted."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,8 +18,17 @@ def run_script(*args: str) -> str:
 
 @pytest.mark.slow
 def test_partition_benchmark_prints_its_table(corpus):
-    out = run_script("benchmarks/partition_bench.py", "--corpus", str(corpus / "pdf"), "--limit", "2", "--repeat",
-                     "1", "--split-pages", "1")
+    out = run_script(
+        "benchmarks/partition_bench.py",
+        "--corpus",
+        str(corpus / "pdf"),
+        "--limit",
+        "2",
+        "--repeat",
+        "1",
+        "--split-pages",
+        "1",
+    )
     assert "| floor: raw partition_pdf, 1 process |" in out
     assert "| ingest partition only, 2 processes |" in out and "| ingest full pipeline, 2 processes (1 run) |" in out
     assert "pool start-up, 2 workers forked" in out
@@ -29,7 +39,8 @@ def test_partition_benchmark_prints_its_table(corpus):
 
 @pytest.mark.slow
 def test_embedding_benchmark_prints_its_table():
-    out = run_script("benchmarks/embed_bench.py", "--corpus", str(ROOT / "examples" / "documents"), "--limit", "3",
-                     "--repeat", "1")
+    out = run_script(
+        "benchmarks/embed_bench.py", "--corpus", str(ROOT / "examples" / "documents"), "--limit", "3", "--repeat", "1"
+    )
     assert "| pipeline (index writer + Chroma) |" in out
     assert "pipeline / raw (best runs): " in out

@@ -1,5 +1,6 @@
 """`--executor celery`: the driver on one side of a real Redis broker (Debian's redis-server, with a password),
 real `ingest worker` processes on the other, outputs in a shared folder and vectors in a real Chroma server."""
+
 from __future__ import annotations
 
 import base64
@@ -14,12 +15,12 @@ from pathlib import Path
 
 import chromadb
 import pytest
+from test_webhooks import SECRET, Recorder
 
-from conftest import EXAMPLES, FAKE_KEYS, INGEST, REDIS_PASSWORD as PASSWORD, TESTS, RedisServer, Worker, free_port, \
-    output_state
+from conftest import EXAMPLES, FAKE_KEYS, INGEST, TESTS, RedisServer, Worker, free_port, output_state
+from conftest import REDIS_PASSWORD as PASSWORD
 from faults import FaultProxy
 from ingest.webhooks import sign
-from test_webhooks import SECRET, Recorder
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +63,29 @@ def documents(tmp_path: Path) -> Path:
 def ingest(docs: Path, out: Path | str, *args: str, env: dict | None = None, timeout: float = 600):
     """The driver as a user runs it; returns its exit code, stderr and summary."""
     summary = docs.parent / f"{str(out).rstrip('/').rpartition('/')[2]}-summary.json"
-    done = subprocess.run([INGEST, "--local-path", str(docs), "--structured-output-dir", str(out), "--strategy",
-                           "fast", "--split-pages", "1", "--max-attempts", "1", "--summary-json", str(summary),
-                           "-v", *args],
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [
+            INGEST,
+            "--local-path",
+            str(docs),
+            "--structured-output-dir",
+            str(out),
+            "--strategy",
+            "fast",
+            "--split-pages",
+            "1",
+            "--max-attempts",
+            "1",
+            "--summary-json",
+            str(summary),
+            "-v",
+            *args,
+        ],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     report = json.loads(summary.read_text()) if summary.exists() else None
     return done.returncode, done.stdout + done.stderr, report
 
@@ -80,9 +100,12 @@ def celery_args(broker: RedisServer, chroma_port: int | None = None, shared: boo
 
 
 def vectors(port: int, collection: str) -> dict:
-    got = chromadb.HttpClient(host="127.0.0.1", port=port).get_collection(collection).get(
-        include=["documents", "metadatas"])
-    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+    got = (
+        chromadb.HttpClient(host="127.0.0.1", port=port)
+        .get_collection(collection)
+        .get(include=["documents", "metadatas"])
+    )
+    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)}
 
 
 def failures(report: dict) -> list[tuple]:
@@ -93,14 +116,23 @@ def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker,
     docs = documents(tmp_path)
     worker = start_worker()
     code, log, celery_report = ingest(docs, tmp_path / "celery", *celery_args(broker, chroma_port))
-    local_code, local_log, local_report = ingest(docs, tmp_path / "local", "--chroma-host", "127.0.0.1",
-                                                 "--chroma-port", str(chroma_port), "--collection", "local")
+    local_code, local_log, local_report = ingest(
+        docs,
+        tmp_path / "local",
+        "--chroma-host",
+        "127.0.0.1",
+        "--chroma-port",
+        str(chroma_port),
+        "--collection",
+        "local",
+    )
 
     assert (code, local_code) == (1, 1), log + local_log  # the bad documents fail alone, the same way
     assert failures(celery_report) == failures(local_report)
     assert {f[0] for f in failures(celery_report)} == {"reports/corrupt.pdf", "reports/scanned-memo.pdf"}
-    assert {k: celery_report[k] for k in ("processed", "failed", "pages", "chunks")} == \
-        {k: local_report[k] for k in ("processed", "failed", "pages", "chunks")}
+    assert {k: celery_report[k] for k in ("processed", "failed", "pages", "chunks")} == {
+        k: local_report[k] for k in ("processed", "failed", "pages", "chunks")
+    }
     assert celery_report["processed"] == 7
     assert output_state(tmp_path / "celery") == output_state(tmp_path / "local")  # byte for byte
     assert vectors(chroma_port, "ingest") == vectors(chroma_port, "local")
@@ -113,35 +145,61 @@ def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker,
     leftovers = [key for key in broker.client().keys() if not key.startswith(b"_kombu")]
     assert leftovers == [], leftovers  # every result was collected and removed; nothing piles up
 
-    everything = log + (tmp_path / "celery-summary.json").read_text() + worker.text() + "".join(
-        str(row) for row in sqlite3.connect(tmp_path / "celery" / ".ingest" / "state.db").execute(
-            "select * from runs"))
+    everything = (
+        log
+        + (tmp_path / "celery-summary.json").read_text()
+        + worker.text()
+        + "".join(
+            str(row)
+            for row in sqlite3.connect(tmp_path / "celery" / ".ingest" / "state.db").execute("select * from runs")
+        )
+    )
     assert PASSWORD not in everything
 
 
-def test_celery_workers_write_outputs_to_s3_and_webhooks_go_out(broker, start_worker, chroma_port, s3, s3_endpoint, bucket, tmp_path):
+def test_celery_workers_write_outputs_to_s3_and_webhooks_go_out(
+    broker, start_worker, chroma_port, s3, s3_endpoint, bucket, tmp_path
+):
     docs = documents(tmp_path)
     start_worker()
     args = celery_args(broker, chroma_port)  # the documents are in a local folder: shared on this machine
     receiver = Recorder()
     try:
-        code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint, *args,
-                                   "--webhook-url", receiver.url, "--webhook-secret", SECRET,
-                                   env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+        code, log, report = ingest(
+            docs,
+            f"s3://{bucket}/out",
+            "--endpoint-url",
+            s3_endpoint,
+            *args,
+            "--webhook-url",
+            receiver.url,
+            "--webhook-secret",
+            SECRET,
+            env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
+        )
     finally:
         receiver.shutdown()
-    local_code, local_log, _ = ingest(docs, tmp_path / "local", "--chroma-host", "127.0.0.1", "--chroma-port",
-                                      str(chroma_port), "--collection", "local")
+    local_code, local_log, _ = ingest(
+        docs,
+        tmp_path / "local",
+        "--chroma-host",
+        "127.0.0.1",
+        "--chroma-port",
+        str(chroma_port),
+        "--collection",
+        "local",
+    )
 
     assert (code, local_code) == (1, 1) and report["processed"] == 7, log + local_log
     stored = {}
     for obj in s3.list_objects_v2(Bucket=bucket, Prefix="out/")["Contents"]:
-        stored[obj["Key"][len("out/"):]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+        stored[obj["Key"][len("out/") :]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
     assert stored == output_state(tmp_path / "local")  # no pending copies or parts left, the same bytes
     assert vectors(chroma_port, "ingest") == vectors(chroma_port, "local")
     events = [(headers, json.loads(body)) for _, headers, body in receiver.requests]
     assert sorted(event["event"] for _, event in events) == ["document.done"] * 7 + ["document.failed"] * 2 + [
-        "run.completed"]
+        "run.completed"
+    ]
     for _, headers, body in receiver.requests:
         assert headers["X-Ingest-Signature"] == sign(SECRET, headers["X-Ingest-Timestamp"], body)
 
@@ -154,8 +212,11 @@ def test_a_worker_killed_mid_document_leaves_it_to_another(broker, start_worker,
     assert (tmp_path / "worker-0" / "fake.docx.killed").exists()  # the process did die
     assert "WorkerLostError" in worker.text() or "signal 9" in worker.text(), worker.text()
     assert code == 1 and report["processed"] == 7, log  # corrupt.pdf and the scan fail; fake.docx is done
-    rows = sqlite3.connect(tmp_path / "out" / ".ingest" / "state.db").execute(
-        "select status, attempts from documents where key = 'fake.docx'").fetchall()
+    rows = (
+        sqlite3.connect(tmp_path / "out" / ".ingest" / "state.db")
+        .execute("select status, attempts from documents where key = 'fake.docx'")
+        .fetchall()
+    )
     assert rows == [("done", 0)]  # done, with no failed attempt
     stored = [m for _, m in vectors(chroma_port, "ingest").values() if m["source"].endswith("fake.docx")]
     assert len(stored) == stored[0]["chunk_count"]  # done once: no duplicate chunks
@@ -179,20 +240,27 @@ def test_a_stuck_document_fails_with_timeout_and_its_worker_process_is_replaced(
     assert stuck[1:] == ("partition", "Timeout", "took longer than --doc-timeout 5 s; its worker process was stopped")
 
 
-def test_a_worker_without_credentials_for_the_s3_outputs_fails_each_task_clearly(broker, s3_endpoint, bucket,
-                                                                                 tmp_path):
+def test_a_worker_without_credentials_for_the_s3_outputs_fails_each_task_clearly(broker, s3_endpoint, bucket, tmp_path):
     docs = documents(tmp_path)
     bare = {k: v for k, v in os.environ.items() if k not in FAKE_KEYS}  # the driver has credentials; the worker not
     worker = Worker(broker.url, tmp_path / "bare-worker", env=bare)
     try:
-        code, log, report = ingest(docs, f"s3://{bucket}/out", "--endpoint-url", s3_endpoint, *celery_args(broker),
-                                   env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+        code, log, report = ingest(
+            docs,
+            f"s3://{bucket}/out",
+            "--endpoint-url",
+            s3_endpoint,
+            *celery_args(broker),
+            env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
+        )
     finally:
         worker.stop()
     assert code == 1 and report["processed"] == 0 and report["failed"] == 9, log
-    assert {(stage, kind, re.sub(r"^pages \d+-\d+: ", "", message)) for key, stage, kind, message in failures(report)
-            if key not in ("reports/corrupt.pdf", "reports/scanned-memo.pdf")} == {
-        ("write", "NoCredentialsError", "Unable to locate credentials")}  # the split PDF's range names its pages
+    assert {
+        (stage, kind, re.sub(r"^pages \d+-\d+: ", "", message))
+        for key, stage, kind, message in failures(report)
+        if key not in ("reports/corrupt.pdf", "reports/scanned-memo.pdf")
+    } == {("write", "NoCredentialsError", "Unable to locate credentials")}  # the split PDF's range names its pages
 
 
 def test_a_transient_fetch_error_is_retried_by_celery(broker, start_worker, s3, s3_endpoint, bucket, tmp_path):
@@ -201,10 +269,23 @@ def test_a_transient_fetch_error_is_retried_by_celery(broker, start_worker, s3, 
     worker = start_worker()
     with FaultProxy(s3_endpoint, down_for=(b"/in/memo.pdf ",)) as proxy:  # S3 is down for this object, for now
         driver = subprocess.Popen(  # S3 in, S3 out: nothing of this machine's is needed by the workers
-            [INGEST, "--s3-url", f"s3://{bucket}/in/", "--endpoint-url", proxy.url, "--retries", "0",
-             "--structured-output-dir", f"s3://{bucket}/out/", *celery_args(broker, shared=False)],
-            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
+            [
+                INGEST,
+                "--s3-url",
+                f"s3://{bucket}/in/",
+                "--endpoint-url",
+                proxy.url,
+                "--retries",
+                "0",
+                "--structured-output-dir",
+                f"s3://{bucket}/out/",
+                *celery_args(broker, shared=False),
+            ],
+            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 120
         while "Retry in 2s" not in worker.text():
             assert time.monotonic() < deadline and driver.poll() is None, worker.text()
@@ -219,11 +300,26 @@ def test_the_run_survives_a_broker_restart_and_tasks_are_json(broker, start_work
     docs = documents(tmp_path)
     worker = start_worker(fault="fake.docx=slow")
     driver = subprocess.Popen(
-        [INGEST, "--local-path", str(docs), "--structured-output-dir", str(tmp_path / "out"), "--strategy", "fast",
-         "--max-attempts", "1", "--summary-json", str(tmp_path / "summary.json"), "-v",
-         *celery_args(broker, chroma_port)],
-        env={**os.environ, "INGEST_BROKER_URL": broker.url}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        [
+            INGEST,
+            "--local-path",
+            str(docs),
+            "--structured-output-dir",
+            str(tmp_path / "out"),
+            "--strategy",
+            "fast",
+            "--max-attempts",
+            "1",
+            "--summary-json",
+            str(tmp_path / "summary.json"),
+            "-v",
+            *celery_args(broker, chroma_port),
+        ],
+        env={**os.environ, "INGEST_BROKER_URL": broker.url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not any("fake.docx" in body for body in in_progress(broker)):  # the broker keeps them until done
         assert time.monotonic() < deadline and driver.poll() is None
@@ -253,14 +349,28 @@ def in_progress(broker: RedisServer) -> list[str]:
     return bodies
 
 
-def test_a_broker_gone_for_good_ends_the_run_with_exit_1_and_nothing_undone_recorded(broker, start_worker,
-                                                                                     tmp_path):
+def test_a_broker_gone_for_good_ends_the_run_with_exit_1_and_nothing_undone_recorded(broker, start_worker, tmp_path):
     docs = documents(tmp_path)
     start_worker(fault="fake.docx=slow")
     driver = subprocess.Popen(
-        [INGEST, "--local-path", str(docs), "--structured-output-dir", str(tmp_path / "out"), "--strategy", "fast",
-         "--summary-json", str(tmp_path / "summary.json"), "--broker-patience", "5", *celery_args(broker)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            INGEST,
+            "--local-path",
+            str(docs),
+            "--structured-output-dir",
+            str(tmp_path / "out"),
+            "--strategy",
+            "fast",
+            "--summary-json",
+            str(tmp_path / "summary.json"),
+            "--broker-patience",
+            "5",
+            *celery_args(broker),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not any("fake.docx" in body for body in in_progress(broker)):
         assert time.monotonic() < deadline and driver.poll() is None
@@ -275,8 +385,12 @@ def test_a_broker_gone_for_good_ends_the_run_with_exit_1_and_nothing_undone_reco
     assert driver.returncode == 1 and "did not answer for 5 s" in report["error"], output
     assert "Traceback" not in output and PASSWORD not in output
     assert 5 <= waited < 60
-    done = {key for key, in sqlite3.connect(tmp_path / "out" / ".ingest" / "state.db").execute(
-        "select key from documents where status = 'done'")}
+    done = {
+        key
+        for (key,) in sqlite3.connect(tmp_path / "out" / ".ingest" / "state.db").execute(
+            "select key from documents where status = 'done'"
+        )
+    }
     assert "fake.docx" not in done and len(done) == report["processed"] < 7
 
 
@@ -284,23 +398,62 @@ def test_celery_refuses_what_cannot_work_across_machines(broker, tmp_path):
     docs = documents(tmp_path)
     for args, expected in (
         (["--executor", "celery", "--broker-url", broker.url, "--no-vectors"], "--local-path"),
-        (["--executor", "celery", "--broker-url", broker.url, "--no-vectors", "--structured-output-dir",
-          "s3://any-bucket/out/"], "--local-path"),  # S3 outputs, but the documents are still only here
+        (
+            [
+                "--executor",
+                "celery",
+                "--broker-url",
+                broker.url,
+                "--no-vectors",
+                "--structured-output-dir",
+                "s3://any-bucket/out/",
+            ],
+            "--local-path",
+        ),  # S3 outputs, but the documents are still only here
         (["--executor", "celery", "--broker-url", broker.url, "--shared-folders"], "--chroma-host"),
         (["--executor", "celery", "--shared-folders", "--no-vectors"], "--broker-url"),
         (["--executor", "celery", "--broker-url", "http://x", "--shared-folders", "--no-vectors"], "redis://"),
-        (["--executor", "celery", "--broker-url", broker.url, "--shared-folders", "--no-vectors"],
-         "No ingest worker consumes the queue 'ingest'"),
-        (["--executor", "celery", "--broker-url", f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0",
-          "--shared-folders", "--no-vectors"], "Cannot reach the broker"),
+        (
+            ["--executor", "celery", "--broker-url", broker.url, "--shared-folders", "--no-vectors"],
+            "No ingest worker consumes the queue 'ingest'",
+        ),
+        (
+            [
+                "--executor",
+                "celery",
+                "--broker-url",
+                f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0",
+                "--shared-folders",
+                "--no-vectors",
+            ],
+            "Cannot reach the broker",
+        ),
     ):
         code, log, _ = ingest(docs, tmp_path / "out", *args)
         assert code == 2 and expected in log and "Traceback" not in log, log
         assert PASSWORD not in log
-    done = subprocess.run([INGEST, "--s3-url", "s3://any-bucket/in/", "--executor", "celery", "--broker-url",
-                           broker.url, "--no-vectors", "--structured-output-dir", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            INGEST,
+            "--s3-url",
+            "s3://any-bucket/in/",
+            "--executor",
+            "celery",
+            "--broker-url",
+            broker.url,
+            "--no-vectors",
+            "--structured-output-dir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "--structured-output-dir" in done.stderr and "s3://" in done.stderr
-    done = subprocess.run([INGEST, "worker", "--broker-url", f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [INGEST, "worker", "--broker-url", f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "Cannot reach the broker" in done.stderr and PASSWORD not in done.stderr

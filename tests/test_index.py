@@ -1,5 +1,6 @@
 """Chunks, embeddings and Chroma with the real model and real Chroma (embedded and server): the collection holds
 exactly the current chunks of the bucket, run after run."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,16 @@ from click.testing import CliRunner
 
 from conftest import EXAMPLES, free_port, main_command, summary
 
-DOCS = ["reports/fake-memo.pdf", "fake.docx", "fake-html.html", "mail/fake-email.eml",
-        "reports/layout-parser-paper-fast.pdf"]
-LONG_TEXT = "\n\n".join(f"Paragraph {i} tells of harbour number {i} where ships unload grain and timber. " * 4
-                        for i in range(12))
+DOCS = [
+    "reports/fake-memo.pdf",
+    "fake.docx",
+    "fake-html.html",
+    "mail/fake-email.eml",
+    "reports/layout-parser-paper-fast.pdf",
+]
+LONG_TEXT = "\n\n".join(
+    f"Paragraph {i} tells of harbour number {i} where ships unload grain and timber. " * 4 for i in range(12)
+)
 
 
 def upload(s3, bucket, names=DOCS, prefix="docs/"):
@@ -112,8 +119,10 @@ def test_query_finds_a_known_passage_in_the_top_3(s3, bucket, ingest, tmp_path):
     upload(s3, bucket)
     assert ingest("--s3-url", f"s3://{bucket}/docs/", vectors=True).exit_code == 0
 
-    result = CliRunner().invoke(main_command(), ["query", "How many bottles of water were delivered?", "--k", "3",
-                                                 "--chroma-path", str(tmp_path / "chroma")])
+    result = CliRunner().invoke(
+        main_command(),
+        ["query", "How many bottles of water were delivered?", "--k", "3", "--chroma-path", str(tmp_path / "chroma")],
+    )
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -133,8 +142,10 @@ def test_plain_chromadb_reads_the_collection_with_langchain_metadata_names(s3, b
 
     model = SentenceTransformer(model_location("all-MiniLM-L6-v2"), device="cpu")
     found = collection(tmp_path / "chroma").query(
-        query_embeddings=model.encode(["layout detection for document images"]).tolist(), n_results=1,
-        include=["documents", "metadatas"])
+        query_embeddings=model.encode(["layout detection for document images"]).tolist(),
+        n_results=1,
+        include=["documents", "metadatas"],
+    )
     assert found["metadatas"][0][0]["source"] == f"s3://{bucket}/docs/reports/layout-parser-paper-fast.pdf"
     assert found["documents"][0][0]
 
@@ -148,8 +159,9 @@ def test_chroma_server(s3, bucket, ingest, tmp_path, chroma_server):
 
     server = chromadb.HttpClient(host="127.0.0.1", port=chroma_server).get_collection("ingest")
     assert server.count() == len(chunk_lines(tmp_path / "out"))
-    result = CliRunner().invoke(main_command(), ["query", "bottles of water", "--chroma-host", "127.0.0.1",
-                                                 "--chroma-port", str(chroma_server)])
+    result = CliRunner().invoke(
+        main_command(), ["query", "bottles of water", "--chroma-host", "127.0.0.1", "--chroma-port", str(chroma_server)]
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("1. ") and f"s3://{bucket}/docs/reports/fake-memo.pdf  page 1" in result.stdout
 
@@ -157,18 +169,29 @@ def test_chroma_server(s3, bucket, ingest, tmp_path, chroma_server):
 def test_unreachable_chroma_server_is_a_config_error(s3, bucket, ingest):
     upload(s3, bucket, ["fake.docx"])
     port = free_port()
-    result = ingest("--s3-url", f"s3://{bucket}/docs/", "--chroma-host", "127.0.0.1", "--chroma-port", str(port),
-                    "--retries", "1", vectors=True)
+    result = ingest(
+        "--s3-url",
+        f"s3://{bucket}/docs/",
+        "--chroma-host",
+        "127.0.0.1",
+        "--chroma-port",
+        str(port),
+        "--retries",
+        "1",
+        vectors=True,
+    )
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: Cannot reach the Chroma server at http://127.0.0.1:{port}: start it (chroma run --host 127.0.0.1 "
-        f"--port {port} --path DIR) or check --chroma-host and --chroma-port")
+        f"--port {port} --path DIR) or check --chroma-host and --chroma-port"
+    )
 
 
 def test_dimension_mismatch_is_a_config_error(s3, bucket, ingest, tmp_path):
     upload(s3, bucket, ["fake.docx"])
     chromadb.PersistentClient(path=str(tmp_path / "chroma")).create_collection(
-        "ingest", metadata={"embedding_model": "some-768-model", "dimension": 768})
+        "ingest", metadata={"embedding_model": "some-768-model", "dimension": 768}
+    )
 
     result = ingest("--s3-url", f"s3://{bucket}/docs/", vectors=True)
 
@@ -176,14 +199,14 @@ def test_dimension_mismatch_is_a_config_error(s3, bucket, ingest, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: The Chroma collection 'ingest' at {tmp_path / 'chroma'} holds 768-dimensional vectors from "
         "'some-768-model', but 'all-MiniLM-L6-v2' makes 384-dimensional ones: choose another --collection or the "
-        "collection's model")
+        "collection's model"
+    )
     assert not list((tmp_path / "out").rglob("*.json"))
 
 
 def test_unloadable_embedding_model_is_a_config_error(s3, bucket, ingest, tmp_path):
     upload(s3, bucket, ["fake.docx"])
-    result = ingest("--s3-url", f"s3://{bucket}/docs/", "--embedding-model", str(tmp_path / "no-model"),
-                    vectors=True)
+    result = ingest("--s3-url", f"s3://{bucket}/docs/", "--embedding-model", str(tmp_path / "no-model"), vectors=True)
     assert result.exit_code == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"Error: The embedding model '{tmp_path / 'no-model'}' could not be loaded (")

@@ -1,5 +1,6 @@
 """The run ledger as cron and CI use it: deletions, retries, status, dry runs, the lock, and runs killed with
 SIGKILL that the next run repairs to exactly what a clean run gives."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,12 @@ def test_deleted_object_loses_its_outputs_vectors_and_ledger_entry(s3, bucket, i
 
     assert result.exit_code == 0, result.output
     assert summary(result).startswith("ingest: 0 processed, 2 skipped, 0 failed, 1 deleted")
-    assert sorted(output_state(tmp_path / "out")) == ["a.txt.chunks.jsonl", "a.txt.json", "c.txt.chunks.jsonl",
-                                                      "c.txt.json"]
+    assert sorted(output_state(tmp_path / "out")) == [
+        "a.txt.chunks.jsonl",
+        "a.txt.json",
+        "c.txt.chunks.jsonl",
+        "c.txt.json",
+    ]
     sources = {m["source"] for _, m in collection_state(tmp_path / "chroma").values()}
     assert sources == {f"s3://{bucket}/docs/a.txt", f"s3://{bucket}/docs/c.txt"}
     report = json.loads(status("--structured-output-dir", str(tmp_path / "out"), "--json").stdout)
@@ -47,15 +52,18 @@ def test_deleted_object_loses_its_outputs_vectors_and_ledger_entry(s3, bucket, i
 
 def test_deletions_only_follow_a_full_listing(s3, bucket, ingest, tmp_path):
     for name in ("a.txt", "b.txt", "c.docx"):
-        put_text(s3, bucket, f"docs/{name}", f"Text of {name}.") if name.endswith(".txt") else \
-            s3.upload_file(str(EXAMPLES / "fake.docx"), bucket, f"docs/{name}")
+        put_text(s3, bucket, f"docs/{name}", f"Text of {name}.") if name.endswith(".txt") else s3.upload_file(
+            str(EXAMPLES / "fake.docx"), bucket, f"docs/{name}"
+        )
     assert ingest("--s3-url", f"s3://{bucket}/docs/").exit_code == 0
     s3.delete_object(Bucket=bucket, Key="docs/b.txt")
 
-    for partial in (("--s3-url", f"s3://{bucket}/docs/a.txt"),
-                    ("--s3-url", f"s3://{bucket}/docs/", "--include", "*.txt"),
-                    ("--s3-url", f"s3://{bucket}/docs/", "--exclude", "*.docx"),
-                    ("--s3-url", f"s3://{bucket}/docs/", "--no-sync-deletes")):
+    for partial in (
+        ("--s3-url", f"s3://{bucket}/docs/a.txt"),
+        ("--s3-url", f"s3://{bucket}/docs/", "--include", "*.txt"),
+        ("--s3-url", f"s3://{bucket}/docs/", "--exclude", "*.docx"),
+        ("--s3-url", f"s3://{bucket}/docs/", "--no-sync-deletes"),
+    ):
         assert " 0 deleted" in summary(ingest(*partial)), partial
         assert (tmp_path / "out" / "b.txt.json").exists()
 
@@ -91,12 +99,18 @@ def test_failed_document_is_retried_up_to_max_attempts(s3, bucket, ingest, tmp_p
     report = json.loads(status("--structured-output-dir", str(tmp_path / "out"), "--json", "--failed").stdout)
     [bad] = report["documents"]
     assert (bad["key"], bad["attempts"], bad["stage"]) == ("bad.pdf", 2, "partition")
-    assert (f"FAILED bad.pdf [partition] GaveUp: gave up after 2 attempts ({bad['error_type']}: {bad['error']}); "
-            "it is tried again when the object changes, or with --retry-failed") in third.stderr
+    assert (
+        f"FAILED bad.pdf [partition] GaveUp: gave up after 2 attempts ({bad['error_type']}: {bad['error']}); "
+        "it is tried again when the object changes, or with --retry-failed"
+    ) in third.stderr
 
     ingest(*args, "--retry-failed")
-    assert json.loads(status("--structured-output-dir", str(tmp_path / "out"), "--json",
-                             "--failed").stdout)["documents"][0]["attempts"] == 3
+    assert (
+        json.loads(status("--structured-output-dir", str(tmp_path / "out"), "--json", "--failed").stdout)["documents"][
+            0
+        ]["attempts"]
+        == 3
+    )
     s3.upload_file(str(EXAMPLES / "reports" / "fake-memo.pdf"), bucket, "bad.pdf")  # the object is fixed
     assert ingest(*args).exit_code == 0
 
@@ -111,7 +125,8 @@ def test_status_shows_runs_documents_and_failures(s3, bucket, ingest, tmp_path):
     lines = text.stdout.splitlines()
     assert lines[0] == f"documents: 1 done, 1 failed   (ledger: {tmp_path / 'out' / '.ingest' / 'state.db'})"
     assert lines[1].startswith("run 1: ") and lines[1].endswith(
-        f"s3://{bucket}/in/  1 processed, 0 skipped, 1 failed, 0 deleted, exit 1")
+        f"s3://{bucket}/in/  1 processed, 0 skipped, 1 failed, 0 deleted, exit 1"
+    )
     assert any(line.startswith("failed  in/bad.pdf  [partition] ") and "(1 attempts, last " in line for line in lines)
     assert any(line.startswith("done    in/good.txt  (last done 20") for line in lines)
     only_failed = status("--structured-output-dir", str(tmp_path / "out"), "--failed").stdout
@@ -122,8 +137,10 @@ def test_status_shows_runs_documents_and_failures(s3, bucket, ingest, tmp_path):
 
     missing = status("--structured-output-dir", str(tmp_path / "nowhere"))
     assert missing.exit_code == 2
-    assert missing.stderr == (f"Error: No ledger at {tmp_path / 'nowhere' / '.ingest' / 'state.db'}: run ingest with "
-                              "this --structured-output-dir first, or give --state-path\n")
+    assert missing.stderr == (
+        f"Error: No ledger at {tmp_path / 'nowhere' / '.ingest' / 'state.db'}: run ingest with "
+        "this --structured-output-dir first, or give --state-path\n"
+    )
 
 
 def test_dry_run_says_what_and_why_and_changes_nothing(s3, bucket, ingest, tmp_path):
@@ -160,8 +177,10 @@ def test_a_second_run_on_the_same_outputs_exits_3_or_waits(s3, bucket, ingest, t
 
     blocked = ingest("--s3-url", f"s3://{bucket}/")
     assert blocked.exit_code == 3
-    assert blocked.stderr == (f"ingest: Another ingest run (pid {os.getpid()}, started {holder_info['started']}) is "
-                              f"writing to {tmp_path / 'out'}; this run did nothing. Pass --wait-lock to wait for it\n")
+    assert blocked.stderr == (
+        f"ingest: Another ingest run (pid {os.getpid()}, started {holder_info['started']}) is "
+        f"writing to {tmp_path / 'out'}; this run did nothing. Pass --wait-lock to wait for it\n"
+    )
     assert not (tmp_path / "out" / "a.txt.json").exists()
 
     threading.Timer(1.5, holder.release).start()
@@ -172,6 +191,7 @@ def test_a_second_run_on_the_same_outputs_exits_3_or_waits(s3, bucket, ingest, t
 
 # -- runs killed with SIGKILL ------------------------------------------------------------------------------------
 
+
 def run_cli(endpoint, url, out, chroma, downloads, kill_at=None, kill_after=1, kill_mid=False, kill_in=None):
     """`ingest` as a separate process; killed by the fault hook (kill_at) or after kill_in seconds."""
     env = {**os.environ, "PYTHONPATH": str(TESTS / "crash")}
@@ -179,9 +199,25 @@ def run_cli(endpoint, url, out, chroma, downloads, kill_at=None, kill_after=1, k
         env.update(INGEST_TEST_KILL_AT=kill_at, INGEST_TEST_KILL_AFTER=str(kill_after))
         if kill_mid:
             env["INGEST_TEST_KILL_MID"] = "1"
-    command = [str(Path(sys.executable).parent / "ingest"), "--s3-url", url, "--endpoint-url", endpoint,
-               "--structured-output-dir", str(out), "--chroma-path", str(chroma), "--download-dir", str(downloads),
-               "--num-processes", "2", "--chunking", "basic", "--max-characters", "120"]
+    command = [
+        str(Path(sys.executable).parent / "ingest"),
+        "--s3-url",
+        url,
+        "--endpoint-url",
+        endpoint,
+        "--structured-output-dir",
+        str(out),
+        "--chroma-path",
+        str(chroma),
+        "--download-dir",
+        str(downloads),
+        "--num-processes",
+        "2",
+        "--chunking",
+        "basic",
+        "--max-characters",
+        "120",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = process.communicate(timeout=kill_in)
@@ -203,13 +239,17 @@ LONG = "\n\n".join(f"Section {i}: the quay at berth {i} handles grain, timber an
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_at, kill_after, kill_mid", [
-    ("ingest.partition:partition_file", 2, False),     # mid-partition, in a worker
-    ("connectors.outputs:atomic_write", 3, False),  # mid-write: chunks written, element JSON not
-    ("connectors.chroma:ChromaIndex.replace", 2, True),   # mid-upsert: one chunk of a document stored
-])
-def test_a_run_killed_mid_stage_is_repaired_by_the_next(s3, bucket, s3_endpoint, tmp_path, kill_at, kill_after,
-                                                        kill_mid):
+@pytest.mark.parametrize(
+    "kill_at, kill_after, kill_mid",
+    [
+        ("ingest.partition:partition_file", 2, False),  # mid-partition, in a worker
+        ("ingest.writers.storage:atomic_write", 3, False),  # mid-write: chunks written, element JSON not
+        ("ingest.writers.chroma:ChromaIndex.replace", 2, True),  # mid-upsert: one chunk of a document stored
+    ],
+)
+def test_a_run_killed_mid_stage_is_repaired_by_the_next(
+    s3, bucket, s3_endpoint, tmp_path, kill_at, kill_after, kill_mid
+):
     for i in range(4):
         put_text(s3, bucket, f"docs/d{i}.txt", LONG.replace("grain", f"grain-{i}"))
     url, out, chroma = f"s3://{bucket}/docs/", tmp_path / "out", tmp_path / "chroma"
@@ -238,7 +278,7 @@ def test_random_changes_and_killed_runs_end_equal_to_a_clean_run(s3, s3_endpoint
         url = f"s3://{bucket}/"
         out, chroma = tmp_path / f"out-{sequence}", tmp_path / f"chroma-{sequence}"
         keys: set[str] = set()
-        for step in range(int(os.environ.get("INGEST_DIFFERENTIAL_STEPS", "1"))):
+        for _ in range(int(os.environ.get("INGEST_DIFFERENTIAL_STEPS", "1"))):
             for _ in range(rng.randint(1, 4)):
                 operation = rng.choice(["put", "put", "overwrite", "delete"])
                 if operation == "delete" and keys:
@@ -246,13 +286,13 @@ def test_random_changes_and_killed_runs_end_equal_to_a_clean_run(s3, s3_endpoint
                     s3.delete_object(Bucket=bucket, Key=key)
                     keys.discard(key)
                 else:
-                    key = rng.choice(sorted(keys)) if operation == "overwrite" and keys else \
-                        f"k{rng.randrange(6)}.txt"
+                    key = rng.choice(sorted(keys)) if operation == "overwrite" and keys else f"k{rng.randrange(6)}.txt"
                     put_text(s3, bucket, key, LONG[: rng.randrange(40, len(LONG))] + f" version {rng.random()}")
                     keys.add(key)
             killed = rng.random() < 0.7
-            code, _, stderr = run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl",
-                                      kill_in=rng.uniform(1.0, 9.0) if killed else None)
+            code, _, stderr = run_cli(
+                s3_endpoint, url, out, chroma, tmp_path / "dl", kill_in=rng.uniform(1.0, 9.0) if killed else None
+            )
             assert code in (0, -signal.SIGKILL), stderr
         code, _, stderr = run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl")
         assert code == 0, stderr

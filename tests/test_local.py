@@ -1,4 +1,5 @@
 """A local folder goes through the same pipeline: same outputs, same skipping, a file's version is size + mtime."""
+
 from __future__ import annotations
 
 import os

@@ -11,8 +11,23 @@ def test_ordinary_keys_map_to_themselves(key):
     assert safe_relative_path(key) == PurePosixPath(key)
 
 
-@pytest.mark.parametrize("key", ["", "../a", "a/../../b", "/abs", "a//b", "a/", "./a", "a\\b", "tab\there",
-                                 "nul\x00", "bidi\u202e.pdf", "x" * (MAX_SEGMENT_BYTES + 1)])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "../a",
+        "a/../../b",
+        "/abs",
+        "a//b",
+        "a/",
+        "./a",
+        "a\\b",
+        "tab\there",
+        "nul\x00",
+        "bidi\u202e.pdf",
+        "x" * (MAX_SEGMENT_BYTES + 1),
+    ],
+)
 def test_unsafe_keys_are_refused(key):
     with pytest.raises(UnsafeKey) as caught:
         safe_relative_path(key)
@@ -26,14 +41,20 @@ def test_unsafe_key_error_survives_pickling():
     assert (error.message, error.stage, error.error_type) == ("bad key", "plan", "UnsafeKey")
 
 
-@pytest.mark.parametrize("error", [
-    DocumentError("the PDF is encrypted", "partition", "EncryptedPDF"),
-    DocumentError("S3 did not answer", "fetch", "ReadTimeoutError", transient=True),
-    EmptyDocument("no text"), ConfigError("no bucket"), ListingError("listing broke off"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        DocumentError("the PDF is encrypted", "partition", "EncryptedPDF"),
+        DocumentError("S3 did not answer", "fetch", "ReadTimeoutError", transient=True),
+        EmptyDocument("no text"),
+        ConfigError("no bucket"),
+        ListingError("listing broke off"),
+    ],
+)
 def test_errors_cross_process_borders_with_their_attributes(error):
-    import dill
     import pickle
+
+    import dill
 
     for serializer in (pickle, dill):
         copy = serializer.loads(serializer.dumps(error))

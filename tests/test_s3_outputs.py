@@ -1,5 +1,6 @@
 """`--structured-output-dir s3://bucket/prefix/`: the outputs of a local-folder run, as objects of a real S3 server,
 kept in step with the source on every run."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,7 +14,7 @@ def objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:
     found = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", ()):
-            found[obj["Key"][len(prefix):]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            found[obj["Key"][len(prefix) :]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
     return found
 
 

@@ -1,4 +1,5 @@
 """The command as a user runs it against a real S3 server: first run, reruns, changes, single objects, big listings."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from unstructured.staging.base import elements_from_json
 
-from ingest.paths import download_name
-
 from conftest import EXAMPLES, FIXTURES, summary, upload_folder
+from ingest.paths import download_name
 
 
 def outputs(folder):
@@ -17,7 +17,8 @@ def outputs(folder):
 
 
 def test_prefix_run_writes_one_loadable_json_per_document_and_rerun_skips_all_without_downloads(
-        s3, bucket, ingest, tmp_path, recorder):
+    s3, bucket, ingest, tmp_path, recorder
+):
     uploaded = upload_folder(s3, bucket, EXAMPLES, "docs/")
     s3.put_object(Bucket=bucket, Key="elsewhere/not-listed.txt", Body=b"outside the prefix")
 
@@ -146,8 +147,16 @@ def test_corrupt_pdf_fails_alone_with_exit_1(s3, bucket, ingest, tmp_path):
 
 
 def test_hostile_keys_never_leave_their_folders(s3, bucket, ingest, tmp_path):
-    hostile = ["../escape.txt", "a/../../escape2.txt", "/abs.txt", "dir//double.txt", "ctrl\x01.txt",
-               "back\\slash.txt", "./dot.txt", ("long" * 70) + ".txt"]
+    hostile = [
+        "../escape.txt",
+        "a/../../escape2.txt",
+        "/abs.txt",
+        "dir//double.txt",
+        "ctrl\x01.txt",
+        "back\\slash.txt",
+        "./dot.txt",
+        ("long" * 70) + ".txt",
+    ]
     for key in hostile + ["fine/ok.txt"]:
         s3.put_object(Bucket=bucket, Key=key, Body=b"Some text in a document with an odd name.")
 
@@ -156,21 +165,32 @@ def test_hostile_keys_never_leave_their_folders(s3, bucket, ingest, tmp_path):
     assert result.exit_code == 1
     assert summary(result).startswith(f"ingest: 1 processed, 0 skipped, {len(hostile)} failed")
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert written == ["out/.ingest/lock", "out/.ingest/state.db", "out/fine/ok.txt.chunks.jsonl",
-                       "out/fine/ok.txt.json", "s.json"]
+    assert written == [
+        "out/.ingest/lock",
+        "out/.ingest/state.db",
+        "out/fine/ok.txt.chunks.jsonl",
+        "out/fine/ok.txt.json",
+        "s.json",
+    ]
     failures = json.loads((tmp_path / "s.json").read_text())["failures"]
     assert sorted(f["key"] for f in failures) == sorted(hostile)
     assert {(f["stage"], f["error_type"]) for f in failures} == {("plan", "UnsafeKey")}
-    assert "FAILED ctrl\\x01.txt [plan] UnsafeKey: key contains the character '\\x01'; rename the object" \
-        in result.stderr
+    assert (
+        "FAILED ctrl\\x01.txt [plan] UnsafeKey: key contains the character '\\x01'; rename the object" in result.stderr
+    )
 
 
 def test_keys_that_would_share_an_output_or_a_download_never_overwrite_each_other(s3, bucket, ingest, tmp_path):
     """Case-insensitive and Unicode-normalising file systems (macOS, Windows) would give these pairs one file."""
-    keys = {"dup/Report.txt": None, "dup/report.txt": "dup/Report.txt",
-            "dup/cafe\u0301.txt": None, "dup/caf\u00e9.txt": "dup/cafe\u0301.txt",  # NFD and NFC of one name
-            "nest/x": None, "nest/x/y": None,  # a file and a folder of one name: fine, downloads are hashed
-            "nest/x.json/y": "nest/x"}  # its folder would be the element JSON of nest/x
+    keys = {
+        "dup/Report.txt": None,
+        "dup/report.txt": "dup/Report.txt",
+        "dup/cafe\u0301.txt": None,
+        "dup/caf\u00e9.txt": "dup/cafe\u0301.txt",  # NFD and NFC of one name
+        "nest/x": None,
+        "nest/x/y": None,  # a file and a folder of one name: fine, downloads are hashed
+        "nest/x.json/y": "nest/x",
+    }  # its folder would be the element JSON of nest/x
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=f"The document stored at {key}.".encode())
 
@@ -179,10 +199,12 @@ def test_keys_that_would_share_an_output_or_a_download_never_overwrite_each_othe
     assert result.exit_code == 1
     failures = {f["key"]: f for f in json.loads((tmp_path / "s.json").read_text())["failures"]}
     assert {key: (f["stage"], f["error_type"]) for key, f in failures.items()} == {
-        key: ("plan", "KeyCollision") for key, owner in keys.items() if owner}
+        key: ("plan", "KeyCollision") for key, owner in keys.items() if owner
+    }
     assert failures["dup/report.txt"]["message"] == (
         "its outputs would overwrite those of 'dup/Report.txt' on a case-insensitive or normalising file system; "
-        "rename one of the two")
+        "rename one of the two"
+    )
     for key, owner in keys.items():
         if owner is None:
             [element] = elements_from_json(filename=str(tmp_path / "out" / f"{key}.json"))
@@ -233,6 +255,8 @@ def test_fast_strategy_on_a_scan_is_a_failure_not_an_empty_success(s3, bucket, i
     result = ingest("--s3-url", f"s3://{bucket}/", "--strategy", "fast")
 
     assert result.exit_code == 1
-    assert ("FAILED scan.pdf [partition] EmptyDocument: no text layer (a scan?) and strategy fast does no OCR: "
-            "try --strategy auto or ocr_only") in result.stderr
+    assert (
+        "FAILED scan.pdf [partition] EmptyDocument: no text layer (a scan?) and strategy fast does no OCR: "
+        "try --strategy auto or ocr_only"
+    ) in result.stderr
     assert not (tmp_path / "out" / "scan.pdf.json").exists()

@@ -1,4 +1,5 @@
 """The supervised pool: a worker that dies, hangs or grows past its memory limit costs only its document."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import pytest
 from conftest import EXAMPLES, FIXTURES, ROOT, copy_examples, run_local, summary
 
 
-
 def failures(report: dict) -> dict[str, tuple[str, str]]:
     return {row["key"]: (row["stage"], row["error_type"]) for row in report["failures"]}
 
@@ -21,8 +21,15 @@ def test_dead_and_stuck_workers_cost_only_their_document(tmp_path):
     docs = copy_examples(tmp_path / "docs")
     count = sum(1 for p in docs.rglob("*") if p.is_file())
     code, _, stderr, report = run_local(
-        docs, tmp_path / "out", "--doc-timeout", "4", "--num-processes", "2",
-        fault="fake.docx=segfault,fake-email.eml=exit,norwich-city.txt=hang,fake-html.html=hang", timeout=120)
+        docs,
+        tmp_path / "out",
+        "--doc-timeout",
+        "4",
+        "--num-processes",
+        "2",
+        fault="fake.docx=segfault,fake-email.eml=exit,norwich-city.txt=hang,fake-html.html=hang",
+        timeout=120,
+    )
 
     assert code == 1, stderr
     assert failures(report) == {
@@ -77,8 +84,9 @@ def test_objects_over_max_file_size_are_skipped_before_download(ingest, s3, buck
     s3.put_object(Bucket=bucket, Key="small.txt", Body=b"A small note.")
     s3.put_object(Bucket=bucket, Key="big.txt", Body=b"A big note.\n\n" * 1000)  # 13,000 bytes
     recorder.start()
-    result = ingest("--s3-url", f"s3://{bucket}/", "--max-file-size", "0.01", "--summary-json",
-                    str(tmp_path / "summary.json"))
+    result = ingest(
+        "--s3-url", f"s3://{bucket}/", "--max-file-size", "0.01", "--summary-json", str(tmp_path / "summary.json")
+    )
     gets = recorder.object_gets(bucket)
 
     assert result.exit_code == 0, result.output
@@ -124,7 +132,7 @@ import gc, threading
 from ingest.config import Limits, PartitionConfig
 from ingest.models import DocumentRef, DocumentResult, Task
 from ingest.partition import check_prerequisites
-from ingest.workers import WorkerPool
+from ingest.pools.local import WorkerPool
 
 def census(task, cfg, on_stage):
     return DocumentResult(task.ref, "processed", pages=gc.get_freeze_count(), elements=len(gc.get_objects()))

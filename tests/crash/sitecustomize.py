@@ -10,6 +10,7 @@ name-part (a page range of a long PDF is named "<file>@pages<first>-<last>"): se
 (sleep an hour), hog (allocate memory until stopped), slow (sleep 8 s, then go on) or killonce (SIGKILL its own
 process the first time, marked by a file in INGEST_TEST_FAULT_DIR; go on normally afterwards).
 """
+
 import functools
 import importlib
 import os
@@ -33,8 +34,12 @@ if _target:
             if os.environ.get("INGEST_TEST_KILL_MID") and _qualname.endswith("replace"):
                 # mid-upsert: store the first chunk only, then die
                 self, source, records, embeddings = args
-                self.collection.upsert(ids=[records[0]["id"]], documents=[records[0]["text"]],
-                                       metadatas=[records[0]["metadata"]], embeddings=embeddings[:1])
+                self.collection.upsert(
+                    ids=[records[0]["id"]],
+                    documents=[records[0]["text"]],
+                    metadatas=[records[0]["metadata"]],
+                    embeddings=embeddings[:1],
+                )
             os.kill(os.getppid(), signal.SIGKILL)  # workers are forked and the writer spawned by the driver
             signal.pause()  # wait for the death signal the driver's death sends
         return _original(*args, **kwargs)
@@ -44,6 +49,7 @@ if _target:
 _fault = os.environ.get("INGEST_TEST_FAULT")  # "name-part=action": a worker misbehaves on matching documents
 if _fault:
     import ingest.partition
+    import ingest.partition.pages
 
     _faults = dict(item.split("=", 1) for item in _fault.split(","))
 
@@ -69,7 +75,7 @@ if _fault:
                         hoard.append(bytearray(50 << 20))
                         time.sleep(0.01)
 
-    _partition_file, _partition_pages = ingest.partition.partition_file, ingest.partition.partition_pages
+    _partition_file, _partition_pages = ingest.partition.partition_file, ingest.partition.pages.partition_pages
 
     @functools.wraps(_partition_file)
     def _misbehaving_file(path, filename, cfg):
@@ -82,4 +88,4 @@ if _fault:
         return _partition_pages(path, filename, cfg, pages, strategy)
 
     ingest.partition.partition_file = _misbehaving_file
-    ingest.partition.partition_pages = _misbehaving_pages
+    ingest.partition.pages.partition_pages = _misbehaving_pages

@@ -1,4 +1,5 @@
 """Writes that never leave a truncated file behind: a temp file in the same folder, fsync, then rename."""
+
 from __future__ import annotations
 
 import glob
@@ -17,7 +18,7 @@ def temp_prefix(path: Path) -> str:
 
 def remove_stale_temps(path: Path) -> None:
     for leftover in path.parent.glob(f".{glob.escape(path.name[:200])}.*.*"):
-        pid = leftover.name[len(path.name[:200]) + 2:].partition(".")[0]
+        pid = leftover.name[len(path.name[:200]) + 2 :].partition(".")[0]
         if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
             leftover.unlink(missing_ok=True)
 

@@ -1,4 +1,4 @@
-"""The process pool: forked workers that the driver watches, so that no document can hang or sink a run.
+"""The local pool: forked workers that the driver watches, so that no document can hang or sink a run.
 
 A worker that dies (segfault, OOM kill, ``os._exit``), runs past ``--doc-timeout`` or grows past ``--max-memory``
 costs only the document it was working on: it is killed if need be, that document is reported failed, and a fresh
@@ -6,6 +6,7 @@ worker takes its place. Workers are also replaced after ``--max-tasks-per-worker
 parsing libraries stay bounded. Every worker is forked from the driver after it has imported unstructured and
 loaded its models, so a new one costs milliseconds.
 """
+
 from __future__ import annotations
 
 import collections
@@ -13,8 +14,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import multiprocess
 import psutil
@@ -22,9 +23,9 @@ from multiprocess.connection import wait
 
 from ingest.config import Limits
 from ingest.errors import DocumentError
-from ingest.models import RANKS, DocumentResult, Task
+from ingest.models import RANKS, Task, TaskResult
 from ingest.pipeline import failed
-from ingest.process import freeze_before_fork, init_worker
+from ingest.pools.forking import freeze_before_fork, init_worker
 
 _TICK = 0.2  # seconds between looks at the clock
 _MEMORY_TICK = 1.0  # seconds between looks at the workers' memory (a scan of /proc: not free)
@@ -57,8 +58,9 @@ class WorkerPool:
     """``submit(task, cfg)`` runs ``function(task, cfg, on_stage=...)`` in a worker; every task's result, or its
     failure, reaches ``on_result(task, result)`` (called from the pool's own thread)."""
 
-    def __init__(self, processes: int, limits: Limits, function: Callable,
-                 on_result: Callable[[Task, DocumentResult], None]):
+    def __init__(
+        self, processes: int, limits: Limits, function: Callable, on_result: Callable[[Task, TaskResult], None]
+    ):
         self._context = multiprocess.get_context("fork")
         self._function, self._limits, self._on_result = function, limits, on_result
         self._queued = tuple(collections.deque() for _ in RANKS)  # by Task.rank
@@ -124,8 +126,9 @@ class WorkerPool:
 
     def _start_worker(self) -> _Worker:
         ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=_serve, args=(theirs, self._function,
-                                                             self._limits.max_tasks_per_worker), daemon=True)
+        process = self._context.Process(
+            target=_serve, args=(theirs, self._function, self._limits.max_tasks_per_worker), daemon=True
+        )
         process.start()
         theirs.close()
         return _Worker(process, ours)
@@ -201,13 +204,19 @@ class WorkerPool:
         elapsed = time.monotonic() - worker.started
         if self._limits.doc_timeout and elapsed > self._limits.doc_timeout:
             self._kill(worker)
-            self._abandon(worker, "Timeout", f"took longer than --doc-timeout {self._limits.doc_timeout:g} s; "
-                                             "the worker was stopped")
+            self._abandon(
+                worker,
+                "Timeout",
+                f"took longer than --doc-timeout {self._limits.doc_timeout:g} s; the worker was stopped",
+            )
             self._replace(worker)
         elif sample_memory and (used := _resident(worker.process.pid)) > self._limits.max_memory_mb * _MB:
             self._kill(worker)
-            self._abandon(worker, "MemoryLimit", f"used {used // _MB} MB, over --max-memory "
-                                                 f"{self._limits.max_memory_mb} MB; the worker was stopped")
+            self._abandon(
+                worker,
+                "MemoryLimit",
+                f"used {used // _MB} MB, over --max-memory {self._limits.max_memory_mb} MB; the worker was stopped",
+            )
             self._replace(worker)
 
     def _abandon(self, worker: _Worker, error_type: str, message: str) -> None:

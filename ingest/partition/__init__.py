@@ -1,4 +1,7 @@
-"""unstructured, called once per document in a worker that has already imported it and loaded its NLP model."""
+"""Partitioning: unstructured, called once per document in a worker that has already imported it and loaded its NLP
+model; its failures explained. ``pages.py`` partitions a long PDF as page ranges, ``layout.py`` is the offline
+layout model of hi_res."""
+
 from __future__ import annotations
 
 import importlib
@@ -6,14 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-from ingest import layout
 from ingest.config import PartitionConfig
 from ingest.errors import ConfigError, DocumentError, EmptyDocument
-
+from ingest.partition import layout
 
 _OCR_STRATEGIES = ("auto", "hi_res", "ocr_only")
 _PARTITIONERS = ("auto", "pdf", "docx", "pptx", "xlsx", "html", "email", "text", "md")
@@ -38,8 +39,10 @@ def check_prerequisites(cfg: PartitionConfig, keys: Iterable[str] | None = None)
     try:
         spacy.load("en_core_web_sm")  # directly: unstructured's own loader would try to download on failure
     except Exception as exc:  # noqa: BLE001 - any failure here means every document would come back empty
-        raise ConfigError(f"The spaCy model en_core_web_sm failed to load ({type(exc).__name__}: {exc}); "
-                          "reinstall it: pip install --force-reinstall ./packaging/en_core_web_sm") from None
+        raise ConfigError(
+            f"The spaCy model en_core_web_sm failed to load ({type(exc).__name__}: {exc}); "
+            "reinstall it: pip install --force-reinstall ./packaging/en_core_web_sm"
+        ) from None
     from unstructured.nlp.tokenize import _get_nlp
 
     _get_nlp()  # unstructured's cached copy, loaded once here and inherited by forked workers
@@ -76,26 +79,33 @@ def _partitioners(keys: Iterable[str] | None) -> set[str]:
     if keys is None:
         return {f"unstructured.partition.{module}" for module in _PARTITIONERS}
     types = {FileType.from_extension(os.path.splitext(key)[1].lower()) for key in keys}
-    return {"unstructured.partition.auto"} | {filetype.partitioner_module_qname for filetype in types
-                                              if filetype is not None and filetype.partitioner_module_qname}
+    return {"unstructured.partition.auto"} | {
+        filetype.partitioner_module_qname
+        for filetype in types
+        if filetype is not None and filetype.partitioner_module_qname
+    }
 
 
 def _check_tesseract(cfg: PartitionConfig) -> None:
     hint = "or choose --strategy fast for PDFs that have a text layer"
     if shutil.which("tesseract") is None:
-        raise ConfigError(f"tesseract is not installed; --strategy {cfg.strategy} needs it to read scanned pages. "
-                          f"Install it (apt-get install tesseract-ocr tesseract-ocr-eng), {hint}")
+        raise ConfigError(
+            f"tesseract is not installed; --strategy {cfg.strategy} needs it to read scanned pages. "
+            f"Install it (apt-get install tesseract-ocr tesseract-ocr-eng), {hint}"
+        )
     listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, check=False).stdout
     installed = set(listed.split()[1:])
     missing = [lang for lang in cfg.languages if lang not in installed]
     if missing:
-        raise ConfigError(f"tesseract has no data for --languages {','.join(missing)}; install it "
-                          f"(apt-get install tesseract-ocr-{missing[0]}), {hint}")
+        raise ConfigError(
+            f"tesseract has no data for --languages {','.join(missing)}; install it "
+            f"(apt-get install tesseract-ocr-{missing[0]}), {hint}"
+        )
 
 
 def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> tuple[list, int]:
     """The document's elements and its page count; no elements is an error, never an empty success."""
-    return counted(_partition(path, filename, cfg), path, cfg)
+    return counted(partition(path, filename, cfg), path, cfg)
 
 
 def counted(elements: list, path: Path, cfg: PartitionConfig) -> tuple[list, int]:
@@ -105,12 +115,13 @@ def counted(elements: list, path: Path, cfg: PartitionConfig) -> tuple[list, int
     return elements, pages
 
 
-def _partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "", first_page: int = 1) -> list:
-    from unstructured.partition.auto import partition
+def partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "", first_page: int = 1) -> list:
+    """unstructured's ``partition`` of one file (or a range's PDF, numbered from ``first_page``)."""
+    from unstructured.partition.auto import partition as partition_any
 
     numbering = {"starting_page_number": first_page} if first_page != 1 else {}
     try:
-        return partition(
+        return partition_any(
             filename=str(path),
             metadata_filename=filename,
             strategy=strategy or cfg.strategy,
@@ -118,74 +129,8 @@ def _partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = 
             languages=list(cfg.languages),
             **numbering,
         )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - explained where it can be, else raised as it was
         raise _explained(exc, path) from None
-
-
-def page_ranges(path: Path, cfg: PartitionConfig, split_pages: int,
-                workers: int = 1) -> tuple[tuple[tuple[int, int], ...], str]:
-    """For a PDF of more than ``split_pages`` pages: ranges of at most that many pages, as many as a multiple of
-    ``workers`` so that each gets an equal share (every range costs a fixed ~0.5 s more), and the strategy the whole
-    document resolves to (``auto`` chooses per file, so every range must use the whole document's choice to give
-    what an unsplit run gives). Nothing for other files, short PDFs, and PDFs unstructured judges too complex for
-    text extraction (a whole-document decision)."""
-    if not split_pages or not _is_pdf(path):
-        return (), ""
-    import pypdfium2
-    from unstructured.partition.pdf import is_pdf_too_complex
-    from unstructured.partition.strategies import determine_pdf_or_image_strategy
-
-    try:
-        pdf = pypdfium2.PdfDocument(str(path))
-    except pypdfium2.PdfiumError:
-        return (), ""  # partitioning it whole reports what is wrong
-    try:
-        count = len(pdf)
-        if count <= split_pages or is_pdf_too_complex(filename=str(path)):
-            return (), ""
-        strategy = cfg.strategy
-        if strategy == "auto":
-            has_text = any(page.get_textpage().get_text_range().strip() for page in pdf)
-            strategy = str(determine_pdf_or_image_strategy(strategy, pdf_text_extractable=has_text))
-    finally:
-        pdf.close()
-    ranges = -(-count // split_pages)
-    ranges += -ranges % max(workers, 1)
-    size = -(-count // ranges)
-    return tuple((first, min(first + size, count)) for first in range(0, count, size)), strategy
-
-
-def partition_pages(path: Path, filename: str, cfg: PartitionConfig, pages: tuple[int, int], strategy: str) -> list:
-    """Elements of ``pages`` ([first, last), from 0) of a PDF, numbered as in the whole document. The pages are
-    copied to a PDF of their own in a temporary folder (with the original's modification time, which unstructured
-    records)."""
-    import pypdfium2
-
-    first, last = pages
-    with tempfile.TemporaryDirectory(prefix="ingest-pages-") as folder:
-        piece = Path(folder, f"pages-{first:06d}.pdf")
-        source, copy = pypdfium2.PdfDocument(str(path)), pypdfium2.PdfDocument.new()
-        try:
-            copy.import_pages(source, list(range(first, last)))
-            copy.save(str(piece))
-        finally:
-            copy.close()
-            source.close()
-        stat = path.stat()
-        os.utime(piece, (stat.st_atime, stat.st_mtime))
-        return _partition(piece, filename, cfg, strategy, first + 1)
-
-
-def merged(parts: list[list]) -> list:
-    """The elements of consecutive page ranges as one document: unstructured's element ids already depend only on
-    text, page and position on the page; the one link across pages, each element's parent, is set again over the
-    whole sequence, as partitioning does."""
-    from unstructured.partition.common.metadata import set_element_hierarchy
-
-    elements = [element for part in parts for element in part]
-    for element in elements:
-        element.metadata.parent_id = None
-    return set_element_hierarchy(elements)
 
 
 def _encrypted(path: Path) -> bool:
@@ -197,7 +142,7 @@ def _encrypted(path: Path) -> bool:
         return False
 
 
-def _is_pdf(path: Path) -> bool:
+def is_pdf(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(1024).lstrip().startswith(b"%PDF")
 
@@ -210,9 +155,10 @@ def _explained(exc: Exception, path: Path) -> Exception:
     say: a password-protected PDF, a damaged one, a file type unstructured does not read. Others pass unchanged."""
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
     if type(exc).__name__ == "UnsupportedFileFormatError":
-        return DocumentError(f"unstructured does not read this type of file ({detail}); --exclude it",
-                             "partition", "UnsupportedType")
-    if not _is_pdf(path):
+        return DocumentError(
+            f"unstructured does not read this type of file ({detail}); --exclude it", "partition", "UnsupportedType"
+        )
+    if not is_pdf(path):
         return exc
     import pypdfium2
 
@@ -220,9 +166,12 @@ def _explained(exc: Exception, path: Path) -> Exception:
         pypdfium2.PdfDocument(str(path)).close()
     except pypdfium2.PdfiumError:  # its reason can be left over from an earlier document: pypdf says which
         if _encrypted(path):
-            return DocumentError("the PDF is encrypted and cannot be opened without its password; ingest does not "
-                                 "decrypt PDFs (remove the password, or --exclude the file)", "partition",
-                                 "EncryptedPDF")
+            return DocumentError(
+                "the PDF is encrypted and cannot be opened without its password; ingest does not "
+                "decrypt PDFs (remove the password, or --exclude the file)",
+                "partition",
+                "EncryptedPDF",
+            )
         return DocumentError("the PDF is damaged beyond reading (pdfium cannot open it)", "partition", "CorruptPDF")
     if type(exc).__name__ in _PDF_PARSER_ERRORS:
         return DocumentError(f"the PDF is damaged: {type(exc).__name__}: {detail}", "partition", "CorruptPDF")
@@ -231,8 +180,10 @@ def _explained(exc: Exception, path: Path) -> Exception:
 
 def _empty_reason(path: Path, cfg: PartitionConfig) -> str:
     if _pdf_has_text(path):
-        return (f"no elements extracted, though the PDF has a text layer (strategy {cfg.strategy}; 'fast' gives "
-                "up on PDFs that unstructured judges too complex): try --strategy auto or hi_res")
+        return (
+            f"no elements extracted, though the PDF has a text layer (strategy {cfg.strategy}; 'fast' gives "
+            "up on PDFs that unstructured judges too complex): try --strategy auto or hi_res"
+        )
     if cfg.strategy == "fast":
         return "no text layer (a scan?) and strategy fast does no OCR: try --strategy auto or ocr_only"
     return f"no text found, neither in a text layer nor by OCR (strategy {cfg.strategy})"

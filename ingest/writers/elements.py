@@ -1,8 +1,10 @@
-"""One element-JSON file per document, stamped with the object version it was made from, in an output store.
+"""The output format: one element-JSON file per document, stamped with the object version it was made from, and
+its chunk records as JSON lines beside it.
 
 The stamp (``metadata.data_source`` on every element) is what the next run reads to skip unchanged documents, so
 the skip decision needs nothing but the outputs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -10,11 +12,11 @@ import json
 
 import orjson
 
-from connectors.outputs import STATE_FOLDER, LocalOutputs, S3Outputs
 from ingest.models import DocumentRef
 from ingest.paths import safe_relative_path
+from ingest.writers.base import Storage
+from ingest.writers.storage import STATE_FOLDER
 
-Outputs = LocalOutputs | S3Outputs
 PARTS = f"{STATE_FOLDER}/parts"
 
 
@@ -52,7 +54,7 @@ def _plain(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def write_part(store: Outputs, folder: str, pages: tuple[int, int], elements: list) -> None:
+def write_part(store: Storage, folder: str, pages: tuple[int, int], elements: list) -> None:
     """One range's elements as compact element JSON, unrounded: the merge's output rounds them once, as an
     unsplit run's does."""
     from unstructured.staging.base import elements_to_dicts
@@ -60,7 +62,7 @@ def write_part(store: Outputs, folder: str, pages: tuple[int, int], elements: li
     store.write(f"{folder}/{pages[0]:06d}.json", _json(elements_to_dicts(elements)))
 
 
-def read_part(store: Outputs, folder: str, pages: tuple[int, int]) -> list:
+def read_part(store: Storage, folder: str, pages: tuple[int, int]) -> list:
     from unstructured.staging.base import elements_from_dicts
 
     data = store.read(f"{folder}/{pages[0]:06d}.json")
@@ -69,11 +71,25 @@ def read_part(store: Outputs, folder: str, pages: tuple[int, int]) -> list:
     return elements_from_dicts(orjson.loads(data))
 
 
-def commit(store: Outputs, key: str) -> None:
+def commit(store: Storage, rel_path: str) -> None:
+    """Move a document's pending element JSON into place: its vectors are stored."""
+    key = output_key(rel_path)
     store.move(pending_key(key), key)
 
 
-def write_chunks(store: Outputs, key: str, records: list[dict]) -> None:
+def discard_pending(store: Storage, rel_path: str) -> None:
+    """Remove a document's pending element JSON: its vectors could not be stored."""
+    store.delete(pending_key(output_key(rel_path)))
+
+
+def remove_outputs(store: Storage, rel_path: str) -> None:
+    """Every output of a document gone from the bucket."""
+    out = output_key(rel_path)
+    for key in (chunks_key(rel_path), pending_key(out), out):
+        store.delete(key)
+
+
+def write_chunks(store: Storage, key: str, records: list[dict]) -> None:
     store.write(key, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
 
 
@@ -91,7 +107,7 @@ def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
     }
 
 
-def write_elements(store: Outputs, key: str, elements: list, ref: DocumentRef, fingerprint: str) -> None:
+def write_elements(store: Storage, key: str, elements: list, ref: DocumentRef, fingerprint: str) -> None:
     """Write ``elements`` as ``elements_to_json`` does (coordinates rounded, keys sorted, indented), each carrying
     the source URL and object version; encoded by orjson, which is several times faster than the standard
     library's indenting encoder (a fifth of a long PDF's partition time otherwise)."""
@@ -106,7 +122,7 @@ def write_elements(store: Outputs, key: str, elements: list, ref: DocumentRef, f
     store.write(key, _json(dicts, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
 
-def read_stamp(store: Outputs, key: str) -> dict | None:
+def read_stamp(store: Storage, key: str) -> dict | None:
     """The data-source stamp of an element output; None when there is none, raises ValueError when it is not a
     complete output."""
     try:
@@ -122,7 +138,7 @@ def read_stamp(store: Outputs, key: str) -> dict | None:
         raise ValueError("no stamped elements") from None
 
 
-def staleness(store: Outputs, key: str, ref: DocumentRef, fingerprint: str) -> str | None:
+def staleness(store: Storage, key: str, ref: DocumentRef, fingerprint: str) -> str | None:
     """None when ``key`` holds a complete output made from this version of ``ref`` with these settings; else why
     the document must be processed."""
     try:
@@ -142,7 +158,7 @@ def staleness(store: Outputs, key: str, ref: DocumentRef, fingerprint: str) -> s
     return None
 
 
-def chunks_source(store: Outputs, key: str) -> str | None:
+def chunks_source(store: Storage, key: str) -> str | None:
     """The source URL recorded in a chunk file, or None."""
     try:
         first = (store.read(key) or b"").split(b"\n", 1)[0]

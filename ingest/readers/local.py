@@ -1,15 +1,16 @@
 """A local folder read through the same pipeline as a bucket; a file's version is its size and mtime."""
+
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
-from connectors.base import selected
 from ingest.config import RunConfig
 from ingest.errors import ConfigError
 from ingest.models import DocumentRef
+from ingest.readers.base import selected
 
 
 class LocalReader:
@@ -54,5 +55,5 @@ class LocalReader:
             rel_path=rel_path,
             version=f"{stat.st_size}-{stat.st_mtime_ns}",
             size=stat.st_size,
-            last_modified=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+            last_modified=datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
         )

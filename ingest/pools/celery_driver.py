@@ -1,4 +1,4 @@
-"""The driver's pool when the workers are Celery workers: the local pool's interface over a Redis broker.
+"""The driver's side of Celery (``--executor celery``): the local pool's interface over a Redis broker.
 
 Tasks go out as JSON; one thread collects finished results with a single MGET per tick and hands them to
 ``on_result``, then deletes them from Redis. The broker may restart mid-run: queued tasks die with it, so when it
@@ -6,19 +6,20 @@ comes back (a new Redis run id) every task not yet answered is sent again (tasks
 stays away longer than ``--broker-patience`` stops the run (``on_lost``): the unanswered documents are left to the
 next run, never recorded as done.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from ingest.celery_app import TASK_NAME, unreachable, use_broker
 from ingest.config import BrokerConfig, RunConfig
 from ingest.errors import BrokerLost, ConfigError, DocumentError
-from ingest.models import DocumentResult, Task
-from ingest.payloads import decode, task_payload
+from ingest.models import Task, TaskResult
 from ingest.pipeline import failed
+from ingest.pools.celery_worker import TASK_NAME, unreachable, use_broker
+from ingest.pools.codec import from_result_payload, task_payload
 from ingest.redact import redact_url
 
 _TICK = 0.25
@@ -39,11 +40,16 @@ def worker_processes(broker: BrokerConfig) -> int:
             queues, stats = inspect.active_queues() or {}, inspect.stats() or {}
     except Exception as exc:  # noqa: BLE001 - redis-py and kombu raise several types for a broker that is away
         raise unreachable(broker.url, exc) from None
-    processes = sum(stats.get(name, {}).get("pool", {}).get("max-concurrency", 0)
-                    for name, consumed in queues.items() if any(q["name"] == broker.queue for q in consumed))
+    processes = sum(
+        stats.get(name, {}).get("pool", {}).get("max-concurrency", 0)
+        for name, consumed in queues.items()
+        if any(q["name"] == broker.queue for q in consumed)
+    )
     if not processes:
-        raise ConfigError(f"No ingest worker consumes the queue {broker.queue!r} at {shown}: start one with "
-                          f"`ingest worker --broker-url {shown} --queues {broker.queue}`")
+        raise ConfigError(
+            f"No ingest worker consumes the queue {broker.queue!r} at {shown}: start one with "
+            f"`ingest worker --broker-url {shown} --queues {broker.queue}`"
+        )
     return processes
 
 
@@ -52,8 +58,9 @@ class CeleryPool:
     reaches ``on_result(task, result)`` from the pool's thread. Tasks go in the order of their ``rank`` (a long PDF's
     merge, its ranges, whole documents): a Redis list per priority, the highest (0) read first."""
 
-    def __init__(self, broker: BrokerConfig, on_result: Callable[[Task, DocumentResult], None],
-                 on_lost: Callable[[str], None]):
+    def __init__(
+        self, broker: BrokerConfig, on_result: Callable[[Task, TaskResult], None], on_lost: Callable[[str], None]
+    ):
         self._app = use_broker(broker.url)
         self._broker, self._patience = redact_url(broker.url), broker.patience
         self._queue, self._on_result, self._on_lost = broker.queue, on_result, on_lost
@@ -99,14 +106,26 @@ class CeleryPool:
     def _send(self, task: Task, cfg: RunConfig) -> None:
         limit = cfg.limits.doc_timeout or None
         try:  # kombu retries the publish once a second while the broker is away, for the patience's seconds
-            sent = self._app.send_task(TASK_NAME, args=[task_payload(task, cfg)], queue=self._queue,
-                                       time_limit=limit, priority=_PRIORITIES[task.rank], retry=True,
-                                       retry_policy={"max_retries": max(1, round(self._patience)),
-                                                     "interval_start": 1, "interval_step": 0, "interval_max": 1})
+            sent = self._app.send_task(
+                TASK_NAME,
+                args=[task_payload(task, cfg)],
+                queue=self._queue,
+                time_limit=limit,
+                priority=_PRIORITIES[task.rank],
+                retry=True,
+                retry_policy={
+                    "max_retries": max(1, round(self._patience)),
+                    "interval_start": 1,
+                    "interval_step": 0,
+                    "interval_max": 1,
+                },
+            )
         except Exception as exc:  # noqa: BLE001 - kombu's OperationalError, or redis-py's own
             self._lost = True
-            raise BrokerLost(f"the broker at {self._broker} did not take a task for {self._patience:g} s "
-                             f"({type(exc).__name__}); the documents not done are left for the next run") from None
+            raise BrokerLost(
+                f"the broker at {self._broker} did not take a task for {self._patience:g} s "
+                f"({type(exc).__name__}); the documents not done are left for the next run"
+            ) from None
         self._pending[sent.id] = (task, cfg)
 
     def _run_id(self) -> str:
@@ -124,9 +143,11 @@ class CeleryPool:
                 away_since = away_since or time.monotonic()
                 if time.monotonic() - away_since > self._patience:
                     self._lost = True
-                    self._on_lost(f"the broker at {self._broker} did not answer for {self._patience:g} s "
-                                  f"({type(exc).__name__}); {len(self._pending)} documents in progress are left for "
-                                  "the next run")
+                    self._on_lost(
+                        f"the broker at {self._broker} did not answer for {self._patience:g} s "
+                        f"({type(exc).__name__}); {len(self._pending)} documents in progress are left for "
+                        "the next run"
+                    )
                     return
                 log.debug("broker unavailable: %s", redact_url(str(exc)))
 
@@ -143,9 +164,9 @@ class CeleryPool:
         backend = self._app.backend
         ids = list(self._pending)
         for start in range(0, len(ids), _MGET_BATCH):
-            batch = ids[start:start + _MGET_BATCH]
+            batch = ids[start : start + _MGET_BATCH]
             values = backend.mget([backend.get_key_for_task(task_id) for task_id in batch])
-            for task_id, value in zip(batch, values):
+            for task_id, value in zip(batch, values, strict=False):
                 if value is None:
                     continue
                 meta = backend.decode_result(value)
@@ -158,11 +179,14 @@ class CeleryPool:
                     self._on_result(entry[0], _result(entry[0], entry[1], meta))
 
 
-def _result(task: Task, cfg: RunConfig, meta: dict) -> DocumentResult:
+def _result(task: Task, cfg: RunConfig, meta: dict) -> TaskResult:
     if meta["status"] == "SUCCESS":
-        return decode(DocumentResult, meta["result"])
+        return from_result_payload(meta["result"])
     exc = meta["result"]
     if type(exc).__name__ == "TimeLimitExceeded":
-        exc = DocumentError(f"took longer than --doc-timeout {cfg.limits.doc_timeout:g} s; its worker process was "
-                            "stopped", "partition", "Timeout")
+        exc = DocumentError(
+            f"took longer than --doc-timeout {cfg.limits.doc_timeout:g} s; its worker process was stopped",
+            "partition",
+            "Timeout",
+        )
     return failed(task.ref, exc, "partition")

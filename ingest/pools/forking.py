@@ -1,4 +1,5 @@
 """Child processes: forked from a driver whose loaded state is frozen for them, and never outliving its run."""
+
 from __future__ import annotations
 
 import ctypes

@@ -1,12 +1,13 @@
-"""Celery's side of ingest: the app, its one task, and what each worker process loads once.
+"""Celery's side of ingest (``ingest worker``): the app, its one task, and what each worker process loads once.
 
-A task is the same ``run_task`` the local pool runs, plus what the local driver's index writer does: embed the
-chunks, store them in the Chroma server and commit the element JSON. So a task is whole and idempotent (same files,
-same chunk ids): running it twice changes nothing. Payloads are JSON (a Task and the run's settings, no
-credentials: workers use their own boto3 credential chain). A task is acknowledged only once done, and one whose
+A task is the same ``run_task`` the local pool runs, then the same ``store_vectors`` the local index writer runs:
+embed the chunks, store them in the Chroma server and commit the element JSON. So a task is whole and idempotent
+(same files, same chunk ids): running it twice changes nothing. Payloads are JSON (a Task and the run's settings,
+no credentials: workers use their own boto3 credential chain). A task is acknowledged only once done, and one whose
 worker process dies goes back to the queue; a document that kills its worker every time fails after
 ``MAX_DELIVERIES`` tries instead of going round for ever.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,23 +15,20 @@ import importlib
 import logging
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from celery import Celery, signals
 
-from connectors.chroma import ChromaIndex
-from connectors.json_out import commit, output_key, pending_key
-from connectors.outputs import outputs
-from ingest.config import DEFAULT_QUEUE, IndexConfig, Limits, PartitionConfig, RunConfig
+from ingest.config import DEFAULT_QUEUE, IndexConfig, Limits, PartitionConfig
+from ingest.embedding import use_threads
 from ingest.errors import ConfigError, DocumentError
-from ingest.index import store_error
 from ingest.models import DocumentResult
 from ingest.partition import check_prerequisites
-from ingest.payloads import from_payload, result_payload
 from ingest.pipeline import failed, run_task
-from ingest.process import freeze_before_fork
+from ingest.pools.codec import from_payload, result_payload
+from ingest.pools.forking import freeze_before_fork
 from ingest.redact import RedactingFormatter, redact_url
+from ingest.writers.vectors import embedder_for, store_vectors
 
 TASK_NAME = "ingest.document"
 RESULT_EXPIRES = 24 * 3600  # seconds a result (or a delivery count) stays in Redis when no driver collects it
@@ -77,11 +75,10 @@ settings: WorkerSettings | None = None
 @signals.worker_process_init.connect
 def _load(**_) -> None:
     """Each worker process loads the embedding model once, before its first task (unstructured and its spaCy
-    model are loaded by ``ingest worker`` before the processes fork, as for the local pool)."""
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // settings.concurrency))
-    _embedder(settings.embedding_model, settings.embedding_device, IndexConfig.batch_size)
+    model are loaded by ``ingest worker`` before the processes fork, as for the local pool; the collection is
+    opened by the first task, whose settings name it)."""
+    use_threads((os.cpu_count() or 1) // settings.concurrency)
+    embedder_for(settings.embedding_model, settings.embedding_device, IndexConfig.batch_size)
 
 
 @signals.after_setup_logger.connect
@@ -91,51 +88,27 @@ def _redact_logs(logger, format, **_) -> None:  # noqa: A002 - the signal's argu
         handler.setFormatter(RedactingFormatter(format))
 
 
-@lru_cache(maxsize=2)
-def _embedder(model: str, device: str, batch_size: int):
-    from ingest.embedding import Embedder
-
-    return Embedder(model, device, batch_size)
-
-
-@lru_cache(maxsize=2)
-def _collection(cfg: IndexConfig, dimension: int) -> ChromaIndex:
-    index = ChromaIndex(cfg)
-    index.open(cfg.model, dimension)
-    return index
-
-
 @app.task(name=TASK_NAME, bind=True)
 def process(self, payload: dict) -> dict:
     task, cfg = from_payload(payload)
     cfg = dataclasses.replace(cfg, download_dir=settings.download_dir)
     deliveries = f"ingest-deliveries-{self.request.id}-{self.request.retries}"
     if _count(deliveries) > MAX_DELIVERIES:
-        error = DocumentError(f"its worker process died each of the {MAX_DELIVERIES} times it was tried (killed, "
-                              "or out of memory)", "partition", "WorkerDied")
+        error = DocumentError(
+            f"its worker process died each of the {MAX_DELIVERIES} times it was tried (killed, or out of memory)",
+            "partition",
+            "WorkerDied",
+        )
         return result_payload(failed(task.ref, error, "partition"))
     result = run_task(task, cfg)
-    if result.records is not None:
-        result = _store(result, cfg)
+    if isinstance(result, DocumentResult) and result.records is not None:
+        error = store_vectors(cfg, [(result.ref, result.records)])[0]
+        result = failed(result.ref, error, "index") if error else dataclasses.replace(result, records=None)
     app.backend.client.delete(deliveries)
-    if result.status == "failed" and result.transient and self.request.retries < TRANSIENT_RETRIES:
+    failing = isinstance(result, DocumentResult) and result.status == "failed"
+    if failing and result.transient and self.request.retries < TRANSIENT_RETRIES:
         raise self.retry(countdown=2 ** (self.request.retries + 1))
     return result_payload(result)
-
-
-def _store(result: DocumentResult, run: RunConfig) -> DocumentResult:
-    """Embed and store a document's chunks, then commit its element JSON: what the local index writer does."""
-    store, output, cfg = outputs(run), output_key(result.ref.rel_path), run.index
-    try:
-        embedder = _embedder(cfg.model, cfg.device, cfg.batch_size)
-        index = _collection(cfg, embedder.dimension)
-        index.replace(result.ref.source_url, result.records, embedder.encode([r["text"] for r in result.records]))
-        commit(store, output)
-    except Exception as exc:  # noqa: BLE001 - one document's failure is a result
-        store.delete(pending_key(output))
-        error_type, _, message = store_error(exc, cfg).partition(": ")
-        return failed(result.ref, DocumentError(message, "index", error_type), "index")
-    return dataclasses.replace(result, records=None)
 
 
 def _count(key: str) -> int:
@@ -147,12 +120,15 @@ def _count(key: str) -> int:
 
 
 def unreachable(broker_url: str, exc: Exception) -> ConfigError:
-    return ConfigError(f"Cannot reach the broker at {redact_url(broker_url)}: {type(exc).__name__}: "
-                       f"{redact_url(str(exc))}; start redis-server there or check --broker-url")
+    return ConfigError(
+        f"Cannot reach the broker at {redact_url(broker_url)}: {type(exc).__name__}: "
+        f"{redact_url(str(exc))}; start redis-server there or check --broker-url"
+    )
 
 
-def start_worker(broker_url: str, worker: WorkerSettings, queues: tuple[str, ...], limits: Limits,
-                 loglevel: str) -> None:
+def start_worker(
+    broker_url: str, worker: WorkerSettings, queues: tuple[str, ...], limits: Limits, loglevel: str
+) -> None:
     """Check and load what partitioning needs, and import the embedder's libraries, in this process (inherited by
     every forked worker process), then run the Celery worker until it is stopped."""
     global settings
@@ -164,8 +140,14 @@ def start_worker(broker_url: str, worker: WorkerSettings, queues: tuple[str, ...
     check_prerequisites(PartitionConfig())
     importlib.import_module("sentence_transformers")  # with torch: its import is paid here, once
     freeze_before_fork()
-    argv = ["worker", f"--concurrency={worker.concurrency}", f"--queues={','.join(queues)}",
-            f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        f"--concurrency={worker.concurrency}",
+        f"--queues={','.join(queues)}",
+        f"--loglevel={loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if limits.max_tasks_per_worker:
         argv.append(f"--max-tasks-per-child={limits.max_tasks_per_worker}")
     if limits.max_memory_mb:

@@ -1,9 +1,11 @@
-"""Plan each listed document (skip, do, or give up), run the work on a process pool while the listing streams,
-and remove what the bucket no longer has.
+"""A run on the driver: plan each listed document, feed the pool while the listing streams, store vectors through
+the index writer, remove what the bucket no longer has, and record each final result (outputs first, the ledger
+last).
 
 With vectors on, a partitioned document's chunk records go on to the index writer, and the document counts as
-processed only once its vectors are stored and its element JSON is committed. The ledger is written last.
+processed only once its vectors are stored and its element JSON is committed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,116 +13,42 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
-from typing import Callable, Iterator
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from connectors.base import Reader
-from connectors.chroma import IndexedDocument
-from connectors.json_out import (
-    PARTS, chunks_key, chunks_source, commit, output_key, parts_key, pending_key, read_stamp, staleness,
-)
-from connectors.outputs import outputs
 from ingest.config import BrokerConfig, RunConfig
 from ingest.errors import BrokerLost, ConfigError, DocumentError, ListingError
-from ingest.index import IndexWriter
-from ingest.models import DocumentRef, DocumentResult, RunSummary, Task
+from ingest.models import DocumentRef, DocumentResult, Part, RunSummary, Split, Task, TaskResult
 from ingest.paths import OutputClaims, safe_relative_path
 from ingest.pipeline import failed, run_task
+from ingest.planning import GAVE_UP, TOO_LARGE, gone, plan
+from ingest.pools.index_writer import IndexWriter
+from ingest.pools.local import WorkerPool
+from ingest.readers.base import Reader
 from ingest.state import Ledger
 from ingest.webhooks import Webhooks
-from ingest.workers import WorkerPool
+from ingest.writers.elements import PARTS, discard_pending, parts_key, remove_outputs
+from ingest.writers.storage import storage_for
 
 log = logging.getLogger("ingest")
-GAVE_UP = "GaveUp"
-TOO_LARGE = "TooLarge"
 _SCHEDULING_WINDOW = 1000  # to-do documents sorted biggest first at a time, while the listing streams
 
 
-def plan(ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument], ledger: Ledger | None,
-         claims: OutputClaims) -> tuple[DocumentResult | None, str]:
-    """What to do with a listed document: a final result (skipped, refused, given up) or None to process it, and
-    the reason in a few words."""
-    try:
-        out = output_key(ref.rel_path)
-        claims.claim(ref.key, safe_relative_path(ref.rel_path))
-    except DocumentError as exc:  # an unsafe key fails alone
-        return failed(ref, exc, "plan"), "unsafe key" if exc.error_type == "UnsafeKey" else "key collision"
-    limit = cfg.limits.max_file_size_mb
-    if limit and ref.size > limit * 2**20:
-        message = f"{ref.size / 2**20:.3g} MB is over --max-file-size {limit:g} MB; not downloaded"
-        return DocumentResult(ref, "skipped", "plan", TOO_LARGE, message), "too large"
-    fingerprint = cfg.fingerprint()
-    store = outputs(cfg)
-    reason = "reprocess" if cfg.reprocess else staleness(store, out, ref, fingerprint)
-    if reason is None and cfg.chunks_enabled and not store.exists(chunks_key(ref.rel_path)):
-        reason = "chunk file missing"
-    if reason is None and cfg.index.enabled:
-        entry = indexed.get(ref.source_url)
-        if entry is None:
-            reason = "not in the index"
-        elif not entry.matches(ref.version, fingerprint):
-            reason = "only partly in the index" if entry.version == ref.version else "index holds another version"
-    if reason is None:
-        return DocumentResult(ref, "skipped", output_path=store.location(out)), "unchanged"
-    previous = ledger.get(ref.source_url) if ledger and not cfg.retry_failed else None
-    if (previous and previous.status == "failed" and (previous.version, previous.config) == (ref.version, fingerprint)
-            and previous.attempts >= cfg.max_attempts):
-        message = (f"gave up after {previous.attempts} attempts ({previous.error_type}: {previous.error}); it is "
-                   "tried again when the object changes, or with --retry-failed")
-        return (DocumentResult(ref, "failed", previous.stage, GAVE_UP, message),
-                f"failed {previous.attempts} times, not retried")
-    return None, reason
-
-
-def gone(cfg: RunConfig, scope: str, listed: set[str], indexed: dict[str, IndexedDocument],
-         ledger: Ledger | None) -> Iterator[tuple[str, str]]:
-    """``(source_url, rel_path)`` of documents under ``scope`` that have outputs, vectors or a ledger entry but
-    are no longer in the listing. Outputs are found by walking the output folder, so a lost ledger loses nothing."""
-    seen: set[str] = set()
-
-    def candidate(source: str) -> Iterator[tuple[str, str]]:
-        if source.startswith(scope) and source not in listed and source not in seen:
-            seen.add(source)
-            yield source, source[len(scope):]
-
-    store = outputs(cfg)
-    for key in store.walk():
-        name = key.rpartition("/")[2]
-        for suffix, read_source in ((".chunks.jsonl", chunks_source), (".json", _stamped_source)):
-            if name.endswith(suffix) and not name.startswith("."):
-                if scope + key.removesuffix(suffix) not in listed:  # a listed document's file is never read
-                    source = read_source(store, key)
-                    if source:
-                        yield from candidate(source)
-                break
-    for source in sorted(indexed):
-        yield from candidate(source)
-    for state in ledger.under(scope) if ledger else ():
-        yield from candidate(state.source_url)
-
-
-def _stamped_source(store, key: str) -> str | None:
-    try:
-        return (read_stamp(store, key) or {}).get("url")
-    except ValueError:
-        return None
-
-
-def remove_outputs(cfg: RunConfig, rel_path: str) -> None:
-    out, store = output_key(rel_path), outputs(cfg)
-    for key in (chunks_key(rel_path), pending_key(out), out):
-        store.delete(key)
-
-
-def run(cfg: RunConfig, reader: Reader, prepare: Callable[[list[str]], None], ledger: Ledger | None = None,
-        run_id: int | None = None, webhooks: Webhooks | None = None, broker: BrokerConfig | None = None) -> RunSummary:
+def run(
+    cfg: RunConfig,
+    reader: Reader,
+    prepare: Callable[[list[str]], None],
+    ledger: Ledger | None = None,
+    run_id: int | None = None,
+    webhooks: Webhooks | None = None,
+    broker: BrokerConfig | None = None,
+) -> RunSummary:
     """Process what the listing, the outputs and the index say needs doing. ``prepare(keys)`` (the prerequisite
     checks, which import unstructured and load its models) runs once, before the first document that needs work,
     with the keys of the first documents to do: a rerun that skips everything never pays for it. Each final result
@@ -134,18 +62,18 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[list[str]], None], le
     with logging_redirect_tqdm(), bar, ExitStack() as stack:
         writer = indexed = None
         if cfg.index.enabled:  # started first, while this process is still free of torch and Chroma
-            writer = IndexWriter(cfg.index)
+            writer = IndexWriter(cfg)
             stack.callback(writer.close)
             indexed = writer.start()
 
-        store = outputs(cfg)
+        store = storage_for(cfg)
         store.remove_tree(PARTS)  # what a run that died left between ranges and merge
         stack.callback(store.remove_tree, PARTS)
 
         def start_pool(keys: list[str]):
             """Before the first document: the model loads in the writer while unstructured loads here."""
             if broker:
-                from ingest.celery_pool import CeleryPool
+                from ingest.pools.celery_driver import CeleryPool
 
                 return stack.enter_context(CeleryPool(broker, dispatcher.partitioned, dispatcher.lost))
             if writer:
@@ -154,13 +82,13 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[list[str]], None], le
             if writer:
                 dispatcher.wait_for_model()
             forking = time.monotonic()
-            pool = stack.enter_context(WorkerPool(cfg.num_processes, cfg.limits, partial(run_task, carry_parts=True),
-                                                  dispatcher.partitioned))
+            pool = stack.enter_context(
+                WorkerPool(cfg.num_processes, cfg.limits, partial(run_task, carry_parts=True), dispatcher.partitioned)
+            )
             log.debug("%d workers started in %.0f ms", cfg.num_processes, (time.monotonic() - forking) * 1000)
             return pool
 
-        prefetch = ThreadPoolExecutor(cfg.num_processes, "ingest-prefetch") if reader.downloads and not broker \
-            else None
+        prefetch = ThreadPoolExecutor(cfg.num_processes, "ingest-prefetch") if reader.downloads and not broker else None
         if prefetch:
             stack.callback(prefetch.shutdown, cancel_futures=True)
         dispatcher = _Dispatcher(cfg, start_pool, writer, indexed or {}, ledger, prefetch)
@@ -175,8 +103,13 @@ def run(cfg: RunConfig, reader: Reader, prepare: Callable[[list[str]], None], le
                 bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
                 bar.update()
                 if result.status == "failed":
-                    log.error("FAILED %s [%s] %s: %s", printable(result.ref.key), result.stage, result.error_type,
-                              result.message)
+                    log.error(
+                        "FAILED %s [%s] %s: %s",
+                        printable(result.ref.key),
+                        result.stage,
+                        result.error_type,
+                        result.message,
+                    )
                 elif result.message:
                     log.warning("skipped %s: %s", printable(result.ref.key), result.message)
                 else:
@@ -197,36 +130,6 @@ def _record(ledger: Ledger, result: DocumentResult, fingerprint: str, run_id: in
         ledger.record(result, fingerprint, run_id)
 
 
-def preview(cfg: RunConfig, reader: Reader, ledger: Ledger | None) -> Iterator[tuple[str, str, str]]:
-    """``--dry-run``: ``(action, key, reason)`` for every listed document and every deletion, doing nothing."""
-    indexed = _read_index(cfg) if cfg.index.enabled else {}
-    listed: set[str] = set()
-    claims = OutputClaims()
-    for ref in reader.list():
-        listed.add(ref.source_url)
-        result, reason = plan(ref, cfg, indexed, ledger, claims)
-        action = "process" if result is None else "skip" if result.status == "skipped" else "fail"
-        yield action, ref.key, reason
-    scope = reader.scope() if cfg.sync_deletes else None
-    if scope is not None:
-        for source, rel_path in gone(cfg, scope, listed, indexed, ledger):
-            yield "delete", source, "gone from the listing"
-
-
-def _read_index(cfg: RunConfig) -> dict[str, IndexedDocument]:
-    """What the collection holds, read here without creating anything (a dry run never forks, so no hazard)."""
-    from connectors.chroma import ChromaIndex
-
-    if not cfg.index.chroma_host and not Path(cfg.index.chroma_path).is_dir():
-        return {}
-    index = ChromaIndex(cfg.index)
-    try:
-        index.collection = index.client.get_collection(cfg.index.collection, embedding_function=None)
-    except Exception:  # noqa: BLE001 - no collection yet: nothing indexed
-        return {}
-    return index.indexed()
-
-
 @dataclass
 class _Split:
     """A long PDF on its way through the pool as page ranges."""
@@ -234,30 +137,38 @@ class _Split:
     ranges: tuple[tuple[int, int], ...]
     pending: set[tuple[int, int]]
     failure: DocumentResult | None = None
-    parts: dict[tuple[int, int], bytes] = field(default_factory=dict)  # the ranges' elements the pool carries
+    parts: dict[tuple[int, int], bytes] = field(default_factory=dict)  # the ranges' pickled elements, where carried
 
 
 class _Dispatcher:
     """Feeds the pool (and the index writer) while the listing streams; at most a few documents wait at once."""
 
-    def __init__(self, cfg: RunConfig, start_pool, writer: IndexWriter | None, indexed, ledger: Ledger | None,
-                 prefetch: ThreadPoolExecutor | None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        start_pool,
+        writer: IndexWriter | None,
+        indexed,
+        ledger: Ledger | None,
+        prefetch: ThreadPoolExecutor | None,
+    ):
         self.cfg, self.start_pool, self.writer, self.indexed, self.ledger = cfg, start_pool, writer, indexed, ledger
         self.prefetch, self.pool, self.reader = prefetch, None, None
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.awaiting_index: dict[str, DocumentResult] = {}
         self.splits: dict[str, _Split] = {}
-        self.writer_error: str | None = None
+        self.writer_error: DocumentError | None = None
         self.model_loaded = threading.Event()
-        self.model_error: str | None = None
+        self.model_error: ConfigError | None = None
         self.in_flight = 0
         self.error: str | None = None  # the run's own: a listing that broke off, a broker that went away
         if writer:
             writer.forward_replies(self._reply)
 
-    def _reply(self, kind: str | None, source: str | None, error: str | None) -> None:
+    def _reply(self, kind: str | None, source: str | None, error: Exception | None) -> None:
         if kind == "load" or kind is None:
-            self.model_error = self.model_error or error
+            if error is not None and self.model_error is None:  # before any work: a configuration problem
+                self.model_error = error if isinstance(error, ConfigError) else ConfigError(error.message)
             self.model_loaded.set()
         if kind != "load":
             self.events.put((kind, source, error))
@@ -265,7 +176,7 @@ class _Dispatcher:
     def wait_for_model(self) -> None:
         self.model_loaded.wait()
         if self.model_error:
-            raise ConfigError(self.model_error)
+            raise self.model_error
 
     def results(self, reader: Reader) -> Iterator[tuple[DocumentResult, int]]:
         self.reader = reader
@@ -330,12 +241,12 @@ class _Dispatcher:
             return
         if self.writer and not self.writer_error:  # vectors first, then the files, then the ledger
             self.awaiting_index[source] = DocumentResult(ref, "deleted")
-            self.writer.delete(source)
+            self.writer.delete(ref)
         else:
-            remove_outputs(self.cfg, rel_path)
+            remove_outputs(storage_for(self.cfg), rel_path)
             yield from self._finish(DocumentResult(ref, "deleted"))
 
-    def partitioned(self, task: Task, result: DocumentResult) -> None:
+    def partitioned(self, task: Task, result: TaskResult) -> None:
         self.events.put(("partitioned", (task, result), None))
 
     def lost(self, error: str) -> None:
@@ -348,7 +259,7 @@ class _Dispatcher:
             raise BrokerLost(error)
         if kind == "partitioned":
             task, result = payload
-            if result.status == "split" or task.kind == "range":
+            if isinstance(result, (Split, Part)) or task.kind == "range":
                 yield from self._ranges(task, result)
             elif result.records is None or result.status == "failed":
                 yield from self._finish(result)
@@ -356,7 +267,7 @@ class _Dispatcher:
                 yield from self._index_failed(result, self.writer_error)
             else:
                 self.awaiting_index[result.ref.source_url] = result
-                self.writer.submit(result.ref.source_url, result.records)
+                self.writer.submit(result.ref, result.records)
         elif kind is None:  # the writer is gone: everything waiting for it fails, and so does what comes later
             self.writer_error = error
             for waiting in list(self.awaiting_index.values()):
@@ -364,30 +275,29 @@ class _Dispatcher:
             self.awaiting_index.clear()
         else:
             result = self.awaiting_index.pop(payload)
-            if error:
-                yield from self._index_failed(result, error)
+            if error:  # the writer has left no pending output behind
+                yield from self._finish(failed(result.ref, error, error.stage))
             elif kind == "delete":
-                remove_outputs(self.cfg, result.ref.rel_path)
+                remove_outputs(storage_for(self.cfg), result.ref.rel_path)
                 yield from self._finish(result)
-            else:
-                commit(outputs(self.cfg), output_key(result.ref.rel_path))
+            else:  # the writer has committed the element JSON
                 yield from self._finish(dataclasses.replace(result, records=None))
 
-    def _ranges(self, task: Task, result: DocumentResult) -> Iterator[DocumentResult]:
+    def _ranges(self, task: Task, result: TaskResult) -> Iterator[DocumentResult]:
         """A long PDF's ranges go ahead of whole documents in the queue (``Task.rank``); when all are back, its
         merge goes ahead of both; the first failure fails the document once, naming its pages, after the ranges
         still running are back."""
         source = task.ref.source_url
-        if result.status == "split":
+        if isinstance(result, Split):
             self.splits[source] = _Split(result.ranges, set(result.ranges))
             for pages in result.ranges:
                 self.pool.submit(Task(task.ref, "range", pages, result.strategy), self.cfg)
             return
         split = self.splits[source]
         split.pending.discard(task.pages)
-        if result.part is not None:
-            split.parts[task.pages] = result.part
-        if result.status == "failed" and split.failure is None:
+        if isinstance(result, Part) and result.pickled is not None:
+            split.parts[task.pages] = result.pickled
+        if isinstance(result, DocumentResult) and split.failure is None:
             first, last = task.pages
             split.failure = dataclasses.replace(result, message=f"pages {first + 1}-{last}: {result.message}")
             split.pending.difference_update(dropped.pages for dropped in self.pool.discard(source))
@@ -395,18 +305,18 @@ class _Dispatcher:
             return
         del self.splits[source]
         if split.failure:
-            outputs(self.cfg).remove_tree(parts_key(source))
+            storage_for(self.cfg).remove_tree(parts_key(source))
             yield from self._finish(split.failure)
         else:
             parts = tuple(split.parts[pages] for pages in split.ranges) if split.parts else ()
             self.pool.submit(Task(task.ref, "merge", ranges=split.ranges, parts=parts), self.cfg)
 
-    def _index_failed(self, result: DocumentResult, error: str) -> Iterator[DocumentResult]:
-        if result.output_path:
-            outputs(self.cfg).delete(pending_key(output_key(result.ref.rel_path)))
-        error_type, _, message = error.partition(": ")
+    def _index_failed(self, result: DocumentResult, error: DocumentError) -> Iterator[DocumentResult]:
+        """The writer is gone: a document waiting for it fails at its stage, its pending output removed."""
         stage = "delete" if result.status == "deleted" else "index"
-        yield from self._finish(failed(result.ref, DocumentError(message or error, stage, error_type), stage))
+        if stage == "index":
+            discard_pending(storage_for(self.cfg), result.ref.rel_path)
+        yield from self._finish(failed(result.ref, DocumentError(error.message, stage, error.error_type), stage))
 
     def _finish(self, result: DocumentResult) -> Iterator[DocumentResult]:
         self.in_flight -= 1

@@ -4,6 +4,7 @@ unstructured's default ``yolox`` model is fetched from the Hugging Face hub on f
 machine without that network. Registering this model under :data:`MODEL_NAME` lets ``hi_res`` run anywhere; users
 with a network can still pick ``yolox`` with ``--hi-res-model``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,12 +13,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-MODEL_NAME = "rapid_layout_cdla"
+from ingest.config import DEFAULT_HI_RES_MODEL
+
+MODEL_NAME = DEFAULT_HI_RES_MODEL
 # rapid-layout gives each of these loggers its own INFO-level console handler unless it has one: one that passes
 # warnings only keeps a batch job's stderr quiet.
-_RAPID_LAYOUT_LOGGERS = ("RapidLayout", "rapid_layout.model_handler.main", "rapid_layout.model_handler.utils",
-                         "rapid_layout.inference_engine.base", "rapid_layout.inference_engine.onnxruntime.main",
-                         "rapid_layout.inference_engine.onnxruntime.provider_config")
+_RAPID_LAYOUT_LOGGERS = (
+    "RapidLayout",
+    "rapid_layout.model_handler.main",
+    "rapid_layout.model_handler.utils",
+    "rapid_layout.inference_engine.base",
+    "rapid_layout.inference_engine.onnxruntime.main",
+    "rapid_layout.inference_engine.onnxruntime.provider_config",
+)
 
 # CDLA's classes, in the model's output order, mapped to the layout types unstructured understands.
 _CDLA_TO_UNSTRUCTURED = {

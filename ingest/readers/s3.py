@@ -3,13 +3,14 @@
 Transient failures of a request (5xx, throttling, dropped connections, timeouts) are retried by boto3's own
 ``standard`` retry mode; a download cut off mid-body, which boto3 does not retry, by ingest's retry policy.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 from botocore import UNSIGNED
@@ -28,13 +29,13 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from connectors.base import selected
+from ingest.atomic import remove_stale_temps, temp_prefix
 from ingest.config import RunConfig, SourceConfig
 from ingest.errors import ConfigError, DocumentError, ListingError
-from ingest.files import remove_stale_temps, temp_prefix
-from ingest.redact import redact_url
 from ingest.models import DocumentRef
 from ingest.paths import download_name
+from ingest.readers.base import selected
+from ingest.redact import redact_url
 from ingest.retry import retrying
 
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
@@ -106,8 +107,13 @@ class S3Reader:
         s3, bucket = self.client, self.source.bucket
         if self.single_key is not None:
             head = s3.head_object(Bucket=bucket, Key=self.single_key)
-            yield self._ref(self.single_key, self.single_key.rsplit("/", 1)[-1], head["ETag"],
-                            head["ContentLength"], head["LastModified"])
+            yield self._ref(
+                self.single_key,
+                self.single_key.rsplit("/", 1)[-1],
+                head["ETag"],
+                head["ContentLength"],
+                head["LastModified"],
+            )
             return
         prefix = self._list_prefix()
         pages = iter(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
@@ -117,11 +123,12 @@ class S3Reader:
             except StopIteration:
                 return
             except (ClientError, BotoCoreError) as exc:
-                raise ListingError(f"listing {self.source.display_url} failed part-way, after "
-                                   f"{self.source.retries} retries: {exc}") from None
+                raise ListingError(
+                    f"listing {self.source.display_url} failed part-way, after {self.source.retries} retries: {exc}"
+                ) from None
             for obj in page.get("Contents", ()):
                 key = obj["Key"]
-                rel_path = key[len(prefix):]
+                rel_path = key[len(prefix) :]
                 if key.endswith("/") or not selected(rel_path, self.source.include, self.source.exclude):
                     continue  # folder markers are not documents
                 yield self._ref(key, rel_path, obj["ETag"], obj["Size"], obj["LastModified"])
@@ -145,8 +152,12 @@ class S3Reader:
         except ClientError as exc:
             raise self._fetch_error(exc) from None
         except BotoCoreError as exc:  # what boto3 (and the retry policy, for a cut-off download) retried in vain
-            raise DocumentError(f"S3 did not answer after {self.source.retries} retries ({exc}); the next run tries "
-                                "again", "fetch", type(exc).__name__, transient=True) from None
+            raise DocumentError(
+                f"S3 did not answer after {self.source.retries} retries ({exc}); the next run tries again",
+                "fetch",
+                type(exc).__name__,
+                transient=True,
+            ) from None
         finally:
             tmp.unlink(missing_ok=True)
         return path
@@ -183,26 +194,41 @@ class S3Reader:
         if isinstance(exc, ClientError):
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchBucket",) or (code == "404" and not self.single_key):
-                return ConfigError(f"Bucket {self.source.bucket!r} does not exist ({url}): check the bucket name "
-                                   "and --endpoint-url")
+                return ConfigError(
+                    f"Bucket {self.source.bucket!r} does not exist ({url}): check the bucket name and --endpoint-url"
+                )
             if code in _REJECTED_CREDENTIALS:
-                return ConfigError(f"The AWS credentials were rejected by S3 ({code}) listing {url}: check "
-                                   "AWS_ACCESS_KEY_ID / AWS_PROFILE")
+                return ConfigError(
+                    f"The AWS credentials were rejected by S3 ({code}) listing {url}: check "
+                    "AWS_ACCESS_KEY_ID / AWS_PROFILE"
+                )
             if code in ("AccessDenied", "403", "AllAccessDisabled"):
-                return ConfigError(f"Access denied listing {url}: the credentials in use need s3:ListBucket "
-                                   "and s3:GetObject on it (or pass --anonymous for a public bucket)")
-            return ConfigError(f"S3 refused to list {url}: {code or 'error'}: "
-                               f"{exc.response.get('Error', {}).get('Message', '')}".rstrip(": "))
+                return ConfigError(
+                    f"Access denied listing {url}: the credentials in use need s3:ListBucket "
+                    "and s3:GetObject on it (or pass --anonymous for a public bucket)"
+                )
+            return ConfigError(
+                f"S3 refused to list {url}: {code or 'error'}: "
+                f"{exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")
+            )
         return ConfigError(f"Cannot list {url}: {exc}")
 
     @staticmethod
     def _fetch_error(exc: ClientError) -> DocumentError:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("PreconditionFailed", "412"):
-            return DocumentError("the object changed after it was listed; the next run picks up the new version",
-                                 "fetch", "ObjectChanged", transient=True)
+            return DocumentError(
+                "the object changed after it was listed; the next run picks up the new version",
+                "fetch",
+                "ObjectChanged",
+                transient=True,
+            )
         if code in ("NoSuchKey", "404"):
             return DocumentError("the object was deleted after it was listed", "fetch", "NoSuchKey")
         transient = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-        return DocumentError(f"S3 {code}: {exc.response.get('Error', {}).get('Message', '')}", "fetch",
-                             "ClientError", transient=transient)
+        return DocumentError(
+            f"S3 {code}: {exc.response.get('Error', {}).get('Message', '')}",
+            "fetch",
+            "ClientError",
+            transient=transient,
+        )

@@ -1,4 +1,5 @@
-"""Tasks, settings and results as plain JSON, the only form they take on a broker (never pickle)."""
+"""The broker's codec: tasks, settings and results as plain JSON, the only form they take there (never pickle)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +9,9 @@ from functools import cache
 from pathlib import Path
 
 from ingest.config import RunConfig
-from ingest.models import DocumentResult, Task
+from ingest.models import DocumentResult, Part, Split, Task, TaskResult
+
+_RESULTS = {cls.__name__: cls for cls in (DocumentResult, Split, Part)}
 
 
 def encode(record) -> dict:
@@ -19,8 +22,13 @@ def encode(record) -> dict:
 def decode(cls: type, data: dict):
     """The dataclass ``cls`` back from ``encode``'s dict: nested records, tuples and paths restored."""
     hints = _hints(cls)
-    return cls(**{field.name: _restore(hints[field.name], data[field.name])
-                  for field in dataclasses.fields(cls) if field.name in data})
+    return cls(
+        **{
+            field.name: _restore(hints[field.name], data[field.name])
+            for field in dataclasses.fields(cls)
+            if field.name in data
+        }
+    )
 
 
 def task_payload(task: Task, cfg: RunConfig) -> dict:
@@ -31,8 +39,17 @@ def from_payload(payload: dict) -> tuple[Task, RunConfig]:
     return decode(Task, payload["task"]), decode(RunConfig, payload["config"])
 
 
-def result_payload(result: DocumentResult) -> dict:
-    return encode(dataclasses.replace(result, records=None))
+def result_payload(result: TaskResult) -> dict:
+    """A worker's answer, tagged with its type; chunk records and pickled parts never travel this way."""
+    if isinstance(result, DocumentResult):
+        result = dataclasses.replace(result, records=None)
+    elif isinstance(result, Part):
+        result = dataclasses.replace(result, pickled=None)
+    return {"type": type(result).__name__, "result": encode(result)}
+
+
+def from_result_payload(payload: dict) -> TaskResult:
+    return decode(_RESULTS[payload["type"]], payload["result"])
 
 
 def _plain(value):
@@ -57,7 +74,7 @@ def _restore(hint, value):
         inner = args[0] if len(args) == 2 and args[1] is Ellipsis else None
         if inner is not None:
             return tuple(_restore(inner, item) for item in value)
-        return tuple(_restore(arg, item) for arg, item in zip(args, value))
+        return tuple(_restore(arg, item) for arg, item in zip(args, value, strict=False))
     return value
 
 

@@ -2,28 +2,39 @@
 that workers on other machines reach too. Both hold text files by key (a relative path) and write each one whole:
 a local file by write-then-rename, an S3 object by one PUT (or COPY), so a reader never sees half a file.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.s3 import make_client, object_exists
+from ingest.atomic import atomic_write
 from ingest.config import RunConfig
 from ingest.errors import ConfigError
-from ingest.files import atomic_write
+from ingest.readers.s3 import make_client, object_exists
 from ingest.redact import redact_url
+from ingest.writers.base import Storage
 
 STATE_FOLDER = ".ingest"  # the ledger, the lock and a long PDF's parts: bookkeeping, never an output
 
 
-class LocalOutputs:
+class LocalStorage:
     def __init__(self, root: Path):
         self.root = root
+
+    def check(self) -> None:
+        """The folder, or the nearest folder above it that exists, must be a writable folder (created by the first
+        output, so that a dry run changes nothing)."""
+        folder = self.root.absolute()
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"Cannot write to --structured-output-dir {self.root}: {folder} is not a writable folder")
 
     def location(self, key: str) -> str:
         return str(self.root / key)
@@ -57,7 +68,7 @@ class LocalOutputs:
                 yield Path(folder, name).relative_to(self.root).as_posix()
 
 
-class S3Outputs:
+class S3Storage:
     """Objects under ``s3://bucket/prefix/``; the client is this process's own (one made before a fork is not
     safe after it). Requests are retried by boto3's standard mode, like the reader's."""
 
@@ -76,16 +87,16 @@ class S3Outputs:
         try:
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
         except (ClientError, BotoCoreError) as exc:
-            raise ConfigError(f"Cannot use --structured-output-dir s3://{self.bucket}/{self.prefix}: "
-                              f"{redact_url(str(exc))}") from None
+            raise ConfigError(
+                f"Cannot use --structured-output-dir s3://{self.bucket}/{self.prefix}: {redact_url(str(exc))}"
+            ) from None
 
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
     def write(self, key: str, data: str | bytes) -> None:
         body = data.encode("utf-8") if isinstance(data, str) else data
-        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body,
-                               ContentType="application/json")
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body, ContentType="application/json")
 
     def read(self, key: str) -> bytes | None:
         try:
@@ -100,8 +111,9 @@ class S3Outputs:
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
     def move(self, key: str, to: str) -> None:
-        self.client.copy_object(Bucket=self.bucket, Key=self.prefix + to,
-                                CopySource={"Bucket": self.bucket, "Key": self.prefix + key})
+        self.client.copy_object(
+            Bucket=self.bucket, Key=self.prefix + to, CopySource={"Bucket": self.bucket, "Key": self.prefix + key}
+        )
         self.delete(key)
 
     def remove_tree(self, folder: str) -> None:
@@ -117,7 +129,7 @@ class S3Outputs:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + under)
         for page in pages:
             for obj in page.get("Contents", ()):
-                yield obj["Key"][len(self.prefix):]
+                yield obj["Key"][len(self.prefix) :]
 
 
 def is_s3(output_dir: str) -> bool:
@@ -125,10 +137,10 @@ def is_s3(output_dir: str) -> bool:
 
 
 @lru_cache(maxsize=4)
-def outputs(cfg: RunConfig) -> LocalOutputs | S3Outputs:
-    """The run's output store (one per settings, per process)."""
+def storage_for(cfg: RunConfig) -> Storage:
+    """The run's output storage (one per settings, per process)."""
     target = str(cfg.output_dir)
     if is_s3(target):
-        bucket, _, prefix = target[len("s3://"):].partition("/")
-        return S3Outputs(cfg, bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/")
-    return LocalOutputs(Path(target))
+        bucket, _, prefix = target[len("s3://") :].partition("/")
+        return S3Storage(cfg, bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/")
+    return LocalStorage(Path(target))

@@ -1,9 +1,11 @@
 """What every reader does: check access before any work, list documents as a stream, fetch one to a local file."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from ingest.models import DocumentRef
 

@@ -1,0 +1,86 @@
+"""A document's vectors: its chunks embedded, stored in the vector index, then its element JSON committed.
+
+The one implementation of that step, whichever pool ran the document: the local run's index writer calls it with
+the documents of one round (embedded together, across documents), a Celery worker with its task's one document.
+Each process loads the embedding model and opens the collection once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ingest.config import IndexConfig, RunConfig
+from ingest.embedding import Embedder
+from ingest.errors import DocumentError
+from ingest.models import DocumentRef
+from ingest.writers import make_index
+from ingest.writers.base import VectorIndex
+from ingest.writers.elements import commit, discard_pending
+from ingest.writers.storage import storage_for
+
+
+@lru_cache(maxsize=2)
+def vector_index(cfg: IndexConfig) -> VectorIndex:
+    """This process's handle on the index (connected on first use)."""
+    return make_index(cfg)
+
+
+@lru_cache(maxsize=2)
+def embedder_for(model: str, device: str, batch_size: int) -> Embedder:
+    """This process's embedding model (loaded once)."""
+    return Embedder(model, device, batch_size)
+
+
+@lru_cache(maxsize=2)
+def _opened(cfg: IndexConfig, dimension: int) -> VectorIndex:
+    index = vector_index(cfg)
+    index.open(cfg.model, dimension)
+    return index
+
+
+def load(cfg: IndexConfig) -> tuple[Embedder, VectorIndex]:
+    """The embedding model and the open collection, loaded once per process; ConfigError when either cannot be."""
+    embedder = embedder_for(cfg.model, cfg.device, cfg.batch_size)
+    return embedder, _opened(cfg, embedder.dimension)
+
+
+def store_vectors(run: RunConfig, documents: list[tuple[DocumentRef, list[dict]]]) -> list[DocumentError | None]:
+    """Embed the chunk records of ``documents`` in one pass; then, per document, replace its chunks in the index and
+    commit its pending element JSON. Returns each document's error (None when stored): a document whose vectors
+    could not be stored keeps no pending output, so the next run redoes it."""
+    store, cfg = storage_for(run), run.index
+    try:
+        embedder, index = load(cfg)
+        vectors = embedder.encode([record["text"] for _, records in documents for record in records])
+    except Exception as exc:  # noqa: BLE001 - every document of this pass fails; the caller goes on
+        for ref, _ in documents:
+            discard_pending(store, ref.rel_path)
+        return [index_error(exc, cfg, "index")] * len(documents)
+    errors: list[DocumentError | None] = []
+    offset = 0
+    for ref, records in documents:
+        try:
+            index.replace(ref.source_url, records, vectors[offset : offset + len(records)])
+            commit(store, ref.rel_path)
+            errors.append(None)
+        except Exception as exc:  # noqa: BLE001 - one document's failure is a result
+            discard_pending(store, ref.rel_path)
+            errors.append(index_error(exc, cfg, "index"))
+        offset += len(records)
+    return errors
+
+
+def delete_vectors(cfg: IndexConfig, source: str) -> DocumentError | None:
+    """Remove every chunk of ``source``; its error, or None."""
+    try:
+        vector_index(cfg).delete(source)
+    except Exception as exc:  # noqa: BLE001 - one document's failure is a result
+        return index_error(exc, cfg, "delete")
+    return None
+
+
+def index_error(exc: Exception, cfg: IndexConfig, stage: str) -> DocumentError:
+    """A document whose vectors could not be stored (or removed), in words a user can act on."""
+    if isinstance(exc, DocumentError):
+        return exc
+    return DocumentError(vector_index(cfg).explain(exc), stage, type(exc).__name__)
