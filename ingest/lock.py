@@ -1,7 +1,7 @@
 """One run at a time per output folder: an flock on a file beside the outputs.
 
 The kernel releases an flock when its holder dies, however it dies, so a lock left by a run killed with SIGKILL
-is taken over by the next run without any staleness heuristics (its workers die with it: see runners).
+is taken over by the next run without any staleness heuristics (its workers die with it: see pools/forking.py).
 """
 
 from __future__ import annotations

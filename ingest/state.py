@@ -150,79 +150,56 @@ class Ledger:
 
     def record(self, result: DocumentResult, config: str, run_id: int) -> None:
         """Store a processed, skipped or failed document (called only after its outputs are durable)."""
-        ref, stamp = result.ref, now()
+        ref = result.ref
         if result.status == "failed":
             previous = self.get(ref.source_url)
             same = previous is not None and (previous.version, previous.config) == (ref.version, config)
-            attempts = (previous.attempts if same else 0) + 1
-            done_at = previous.done_at if previous else None
-            self.db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    ref.source_url,
-                    ref.key,
-                    ref.rel_path,
-                    ref.version,
-                    ref.size,
-                    ref.last_modified,
-                    config,
-                    "failed",
-                    result.stage,
-                    result.error_type,
-                    result.message,
-                    attempts,
-                    None,
-                    None,
-                    None,
-                    result.seconds,
-                    run_id,
-                    stamp,
-                    done_at,
-                ),
+            self._store(
+                result,
+                config,
+                run_id,
+                status="failed",
+                stage=result.stage,
+                error_type=result.error_type,
+                error=result.message,
+                attempts=(previous.attempts if same else 0) + 1,
+                seconds=result.seconds,
+                done_at=previous.done_at if previous else None,
             )
         elif result.status == "processed":
-            self.db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    ref.source_url,
-                    ref.key,
-                    ref.rel_path,
-                    ref.version,
-                    ref.size,
-                    ref.last_modified,
-                    config,
-                    "done",
-                    None,
-                    None,
-                    None,
-                    0,
-                    result.pages,
-                    result.elements,
-                    result.chunks,
-                    result.seconds,
-                    run_id,
-                    stamp,
-                    stamp,
-                ),
+            self._store(
+                result,
+                config,
+                run_id,
+                status="done",
+                pages=result.pages,
+                elements=result.elements,
+                chunks=result.chunks,
+                seconds=result.seconds,
+                done_at=now(),
             )
         elif self.get(ref.source_url) is None:  # skipped, and unknown here: the ledger was lost or is new
-            self.db.execute(
-                "INSERT INTO documents (source_url, key, rel_path, version, size, last_modified, config, status, "
-                "attempts, run_id, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    ref.source_url,
-                    ref.key,
-                    ref.rel_path,
-                    ref.version,
-                    ref.size,
-                    ref.last_modified,
-                    config,
-                    "done",
-                    0,
-                    run_id,
-                    stamp,
-                ),
-            )
+            self._store(result, config, run_id, status="done")
+
+    def _store(self, result: DocumentResult, config: str, run_id: int, **columns) -> None:
+        ref = result.ref
+        row = {
+            "source_url": ref.source_url,
+            "key": ref.key,
+            "rel_path": ref.rel_path,
+            "version": ref.version,
+            "size": ref.size,
+            "last_modified": ref.last_modified,
+            "config": config,
+            "attempts": 0,
+            "run_id": run_id,
+            "updated_at": now(),
+            **columns,
+        }
+        self.db.execute(
+            f"INSERT OR REPLACE INTO documents ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            tuple(row.values()),
+        )
 
     def forget(self, source_url: str) -> None:
         self.db.execute("DELETE FROM documents WHERE source_url=?", (source_url,))

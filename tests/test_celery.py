@@ -90,6 +90,20 @@ def ingest(docs: Path, out: Path | str, *args: str, env: dict | None = None, tim
     return done.returncode, done.stdout + done.stderr, report
 
 
+def local_run(docs: Path, tmp_path: Path, chroma_port: int) -> tuple[int, str, dict]:
+    """The same documents through the local pool, its vectors in the collection ``local`` of the same server."""
+    return ingest(
+        docs,
+        tmp_path / "local",
+        "--chroma-host",
+        "127.0.0.1",
+        "--chroma-port",
+        str(chroma_port),
+        "--collection",
+        "local",
+    )
+
+
 def celery_args(broker: RedisServer, chroma_port: int | None = None, shared: bool = True) -> list[str]:
     """The driver's flags for the workers: outputs in a shared folder (or not: S3), vectors in the Chroma server
     on ``chroma_port`` (or none)."""
@@ -116,16 +130,7 @@ def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker,
     docs = documents(tmp_path)
     worker = start_worker()
     code, log, celery_report = ingest(docs, tmp_path / "celery", *celery_args(broker, chroma_port))
-    local_code, local_log, local_report = ingest(
-        docs,
-        tmp_path / "local",
-        "--chroma-host",
-        "127.0.0.1",
-        "--chroma-port",
-        str(chroma_port),
-        "--collection",
-        "local",
-    )
+    local_code, local_log, local_report = local_run(docs, tmp_path, chroma_port)
 
     assert (code, local_code) == (1, 1), log + local_log  # the bad documents fail alone, the same way
     assert failures(celery_report) == failures(local_report)
@@ -179,16 +184,7 @@ def test_celery_workers_write_outputs_to_s3_and_webhooks_go_out(
         )
     finally:
         receiver.shutdown()
-    local_code, local_log, _ = ingest(
-        docs,
-        tmp_path / "local",
-        "--chroma-host",
-        "127.0.0.1",
-        "--chroma-port",
-        str(chroma_port),
-        "--collection",
-        "local",
-    )
+    local_code, local_log, _ = local_run(docs, tmp_path, chroma_port)
 
     assert (code, local_code) == (1, 1) and report["processed"] == 7, log + local_log
     stored = {}
@@ -299,31 +295,16 @@ def test_a_transient_fetch_error_is_retried_by_celery(broker, start_worker, s3, 
 def test_the_run_survives_a_broker_restart_and_tasks_are_json(broker, start_worker, chroma_port, tmp_path):
     docs = documents(tmp_path)
     worker = start_worker(fault="fake.docx=slow")
-    driver = subprocess.Popen(
-        [
-            INGEST,
-            "--local-path",
-            str(docs),
-            "--structured-output-dir",
-            str(tmp_path / "out"),
-            "--strategy",
-            "fast",
-            "--max-attempts",
-            "1",
-            "--summary-json",
-            str(tmp_path / "summary.json"),
-            "-v",
-            *celery_args(broker, chroma_port),
-        ],
+    driver = start_driver(
+        docs,
+        tmp_path,
+        "--max-attempts",
+        "1",
+        "-v",
+        *celery_args(broker, chroma_port),
         env={**os.environ, "INGEST_BROKER_URL": broker.url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
-    deadline = time.monotonic() + 120
-    while not any("fake.docx" in body for body in in_progress(broker)):  # the broker keeps them until done
-        assert time.monotonic() < deadline and driver.poll() is None
-        time.sleep(0.1)
+    wait_until_held(broker, "fake.docx", driver)
     for body in in_progress(broker):
         json.loads(body)
         assert not any(secret in body for secret in (PASSWORD, *FAKE_KEYS.values()))
@@ -339,6 +320,31 @@ def test_the_run_survives_a_broker_restart_and_tasks_are_json(broker, start_work
     assert worker.process.poll() is None  # the worker reconnected by itself
 
 
+def start_driver(docs: Path, tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """`ingest` over ``docs`` with fast partitioning and a summary, running on while the test meddles."""
+    command = [
+        INGEST,
+        "--local-path",
+        str(docs),
+        "--structured-output-dir",
+        str(tmp_path / "out"),
+        "--strategy",
+        "fast",
+        "--summary-json",
+        str(tmp_path / "summary.json"),
+        *args,
+    ]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_until_held(broker: RedisServer, name: str, driver: subprocess.Popen) -> None:
+    """Until a worker holds the task of ``name`` (the broker keeps it until done)."""
+    deadline = time.monotonic() + 120
+    while not any(name in body for body in in_progress(broker)):
+        assert time.monotonic() < deadline and driver.poll() is None
+        time.sleep(0.1)
+
+
 def in_progress(broker: RedisServer) -> list[str]:
     """The bodies of the tasks workers hold (kombu keeps them in Redis until acknowledged), checked to be JSON."""
     bodies = []
@@ -352,29 +358,8 @@ def in_progress(broker: RedisServer) -> list[str]:
 def test_a_broker_gone_for_good_ends_the_run_with_exit_1_and_nothing_undone_recorded(broker, start_worker, tmp_path):
     docs = documents(tmp_path)
     start_worker(fault="fake.docx=slow")
-    driver = subprocess.Popen(
-        [
-            INGEST,
-            "--local-path",
-            str(docs),
-            "--structured-output-dir",
-            str(tmp_path / "out"),
-            "--strategy",
-            "fast",
-            "--summary-json",
-            str(tmp_path / "summary.json"),
-            "--broker-patience",
-            "5",
-            *celery_args(broker),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not any("fake.docx" in body for body in in_progress(broker)):
-        assert time.monotonic() < deadline and driver.poll() is None
-        time.sleep(0.1)
+    driver = start_driver(docs, tmp_path, "--broker-patience", "5", *celery_args(broker))
+    wait_until_held(broker, "fake.docx", driver)
     broker.stop()
     stopped = time.monotonic()
     output, _ = driver.communicate(timeout=120)

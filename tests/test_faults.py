@@ -14,6 +14,20 @@ from faults import FaultProxy
 BIG_OR_UNREADABLE = ("book-war-and-peace-1225p.txt", "handbook-872p.docx", "mime-attach-mp3.eml")
 
 
+def proxied(bucket: str, s3_proxy: FaultProxy, chroma_proxy: FaultProxy, *args: str) -> tuple[str, ...]:
+    """The arguments of a run from ``bucket``'s in/ through the two proxies."""
+    return (
+        "--s3-url",
+        f"s3://{bucket}/in/",
+        f"--endpoint-url={s3_proxy.url}",
+        "--chroma-host",
+        "127.0.0.1",
+        "--chroma-port",
+        str(chroma_proxy.port),
+        *args,
+    )
+
+
 def chunk_count(out) -> int:
     return sum(len(p.read_text().splitlines()) for p in out.rglob("*.chunks.jsonl"))
 
@@ -30,18 +44,8 @@ def test_a_run_through_20_percent_faults_gets_every_document_done(
         FaultProxy(s3_endpoint, rate=0.2, seed=7) as s3_proxy,
         FaultProxy(f"http://127.0.0.1:{chroma_server}", rate=0.2, seed=8) as chroma_proxy,
     ):
-        args = (
-            "--s3-url",
-            f"s3://{bucket}/in/",
-            f"--endpoint-url={s3_proxy.url}",
-            "--chroma-host",
-            "127.0.0.1",
-            "--chroma-port",
-            str(chroma_proxy.port),
-            "--retries",
-            "8",
-            "--summary-json",
-            str(tmp_path / "summary.json"),
+        args = proxied(
+            bucket, s3_proxy, chroma_proxy, "--retries", "8", "--summary-json", str(tmp_path / "summary.json")
         )
         first = ingest(*args, vectors=True)
         assert first.exit_code == 0, first.output
@@ -70,18 +74,8 @@ def test_a_server_that_stays_down_fails_its_documents_and_the_next_run_does_them
         FaultProxy(s3_endpoint, down_for=(b"/note.txt ",)) as s3_proxy,
         FaultProxy(f"http://127.0.0.1:{chroma_server}", down_for=(b"/upsert ",)) as chroma_proxy,
     ):
-        args = (
-            "--s3-url",
-            f"s3://{bucket}/in/",
-            f"--endpoint-url={s3_proxy.url}",
-            "--chroma-host",
-            "127.0.0.1",
-            "--chroma-port",
-            str(chroma_proxy.port),
-            "--retries",
-            "1",
-            "--summary-json",
-            str(tmp_path / "summary.json"),
+        args = proxied(
+            bucket, s3_proxy, chroma_proxy, "--retries", "1", "--summary-json", str(tmp_path / "summary.json")
         )
         down = ingest(*args, vectors=True)
         report = json.loads((tmp_path / "summary.json").read_text())
@@ -101,15 +95,6 @@ def test_a_server_that_stays_down_fails_its_documents_and_the_next_run_does_them
         assert s3_proxy.faults["reset"] >= 2 and chroma_proxy.faults["reset"] >= 2
 
     with FaultProxy(s3_endpoint) as s3_proxy, FaultProxy(f"http://127.0.0.1:{chroma_server}") as chroma_proxy:
-        args = (
-            "--s3-url",
-            f"s3://{bucket}/in/",
-            f"--endpoint-url={s3_proxy.url}",
-            "--chroma-host",
-            "127.0.0.1",
-            "--chroma-port",
-            str(chroma_proxy.port),
-        )
-        back = ingest(*args, vectors=True)
+        back = ingest(*proxied(bucket, s3_proxy, chroma_proxy), vectors=True)
     assert back.exit_code == 0, back.output
     assert summary(back).startswith("ingest: 2 processed, 0 skipped, 0 failed")
