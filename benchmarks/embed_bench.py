@@ -118,7 +118,7 @@ def main() -> int:
     )
     print("| path | seconds (min-max) | chunks/s (best) |")
     print("|---|---|---|")
-    paths = (("raw SentenceTransformer.encode", raw), ("pipeline (index writer + Chroma + commit)", pipeline))
+    paths = (("raw SentenceTransformer.encode", raw), ("pipeline (index writer + Chroma)", pipeline))
     for name, seconds in paths:
         print(f"| {name} | {min(seconds):.2f}-{max(seconds):.2f} | {chunks / min(seconds):.0f} |")
     print(f"\npipeline / raw (best runs): {min(raw) / min(pipeline):.2f}")
