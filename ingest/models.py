@@ -18,6 +18,7 @@ class DocumentRef:
     last_modified: str  # ISO 8601, UTC
 
 
+LOW_COVERAGE = 0.9  # a processed PDF whose elements hold less of its text layer is listed in the summary
 RANKS = ("merge", "range", "document")  # task kinds in queue order: see Task.rank
 
 
@@ -65,11 +66,35 @@ class Part:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """How much of a PDF's text layer its elements hold (characters, whitespace aside), and which pages were
+    partitioned again from the text layer because the partitioner had lost them."""
+
+    layer: int = 0  # characters in the text layer
+    kept: int = 0  # of those, held by the elements
+    recovered_pages: tuple[int, ...] = ()  # numbered from 1
+    low_pages: tuple[int, ...] = ()  # pages still under the threshold after that
+
+    @property
+    def ratio(self) -> float:
+        return self.kept / self.layer if self.layer else 1.0
+
+    def to_dict(self) -> dict:
+        return {
+            "ratio": round(self.ratio, 4),
+            "text_layer_characters": self.layer,
+            "characters_kept": self.kept,
+            "recovered_pages": list(self.recovered_pages),
+            "low_pages": list(self.low_pages),
+        }
+
+
+@dataclass(frozen=True)
 class DocumentResult:
     """How a document ended, as users see it (the summary, the ledger, webhooks)."""
 
     ref: DocumentRef
-    status: str  # "processed" | "skipped" | "failed" | "deleted"
+    status: str  # "processed" | "empty" (no text at all: ``message`` says why) | "skipped" | "failed" | "deleted"
     stage: str | None = None  # where it failed: plan, fetch, partition, chunk, write, index, delete
     error_type: str | None = None
     message: str | None = None
@@ -79,6 +104,7 @@ class DocumentResult:
     chunks: int = 0
     seconds: float = 0.0
     output_path: str | None = None
+    coverage: Coverage | None = None  # PDFs
     records: list[dict] | None = field(default=None, repr=False)  # chunk records on their way to the index
 
 
@@ -94,8 +120,15 @@ class RunSummary:
     pages: int = 0
     chunks: int = 0
     seconds: float = 0.0
+    empty: int = 0
+    layer_characters: int = 0  # in the text layers of the PDFs processed
+    kept_characters: int = 0
+    recovered_pages: int = 0
     failures: list[DocumentResult] = field(default_factory=list)
+    empties: list[DocumentResult] = field(default_factory=list)
     too_large: list[DocumentResult] = field(default_factory=list)  # skipped by --max-file-size
+    low_coverage: list[DocumentResult] = field(default_factory=list)  # processed PDFs under LOW_COVERAGE
+    partly_read: list[DocumentResult] = field(default_factory=list)  # processed, with parts that could not be read
     error: str | None = None  # the run's own failure (a listing that broke off), beside the documents'
 
     def add(self, result: DocumentResult) -> None:
@@ -108,10 +141,21 @@ class RunSummary:
                 self.too_large.append(result)
         elif result.status == "deleted":
             self.deleted += 1
+        elif result.status == "empty":
+            self.empty += 1
+            self.empties.append(result)
         else:
             self.processed += 1
             self.pages += result.pages
             self.chunks += result.chunks
+            if result.message:
+                self.partly_read.append(result)
+            if result.coverage:
+                self.layer_characters += result.coverage.layer
+                self.kept_characters += result.coverage.kept
+                self.recovered_pages += len(result.coverage.recovered_pages)
+                if result.coverage.ratio < LOW_COVERAGE:
+                    self.low_coverage.append(result)
 
     @property
     def exit_code(self) -> int:
@@ -119,9 +163,14 @@ class RunSummary:
 
     def line(self) -> str:
         too_large = f" ({len(self.too_large)} over --max-file-size)" if self.too_large else ""
+        empty = f", {self.empty} empty" if self.empty else ""
+        coverage = ""
+        if self.layer_characters:
+            recovered = f", {self.recovered_pages} pages recovered" if self.recovered_pages else ""
+            coverage = f", text coverage {self.kept_characters / self.layer_characters:.3f}{recovered}"
         return (
             f"{self.processed} processed, {self.skipped} skipped{too_large}, {self.failed} failed, "
-            f"{self.deleted} deleted, {self.pages} pages, {self.chunks} chunks in {self.seconds:.1f} s"
+            f"{self.deleted} deleted{empty}, {self.pages} pages, {self.chunks} chunks{coverage} in {self.seconds:.1f} s"
         )
 
     def to_dict(self) -> dict:
@@ -148,4 +197,18 @@ class RunSummary:
             "too_large": [
                 {"key": r.ref.key, "source_url": r.ref.source_url, "size": r.ref.size} for r in self.too_large
             ],
+            "empty": [{"key": r.ref.key, "source_url": r.ref.source_url, "reason": r.message} for r in self.empties],
+            "partly_read": [
+                {"key": r.ref.key, "source_url": r.ref.source_url, "unread": r.message} for r in self.partly_read
+            ],
+            "coverage": {
+                "text_layer_characters": self.layer_characters,
+                "characters_kept": self.kept_characters,
+                "ratio": round(self.kept_characters / self.layer_characters, 4) if self.layer_characters else None,
+                "recovered_pages": self.recovered_pages,
+                f"documents_under_{LOW_COVERAGE}": [
+                    {"key": r.ref.key, "source_url": r.ref.source_url, **r.coverage.to_dict()}
+                    for r in self.low_coverage
+                ],
+            },
         }

@@ -13,7 +13,7 @@ from ingest.chunking import chunk, chunk_records
 from ingest.config import RunConfig
 from ingest.errors import DocumentError
 from ingest.models import DocumentRef, DocumentResult, Part, Split, Task, TaskResult
-from ingest.partition import counted, partition_file
+from ingest.partition import finished, partition_file
 from ingest.partition.pages import merged, page_ranges, partition_pages
 from ingest.readers import make_reader
 from ingest.redact import redact
@@ -23,6 +23,7 @@ from ingest.writers.elements import (
     parts_key,
     pending_key,
     read_part,
+    remove_outputs,
     write_chunks,
     write_elements,
     write_part,
@@ -73,26 +74,34 @@ def run_task(
                 if task.parts
                 else [read_part(store, parts, pages) for pages in task.ranges]
             )
-            elements, pages = counted(merged(pieces), local, cfg.partition)
+            done = finished(merged(pieces), local, filename, cfg.partition)
         else:
             ranges, strategy = page_ranges(local, cfg.partition, cfg.split_pages, cfg.num_processes)
             if ranges:
                 return Split(ref, ranges, strategy, time.monotonic() - started)
-            elements, pages = partition_file(local, filename, cfg.partition)
+            done = partition_file(local, filename, cfg.partition)
+        elements, pages, empty = done.elements, done.pages, done.empty
         fingerprint = cfg.fingerprint()
-        if cfg.chunks_enabled:
+        if cfg.chunks_enabled and not empty:
             stage = enter("chunk")
             records = chunk_records(chunk(elements, cfg.chunk), ref, fingerprint)
         stage = enter("write")
-        if records is not None:
-            write_chunks(store, chunks_key(ref.rel_path), records)
-        write_elements(store, pending_key(out) if cfg.index.enabled else out, elements, ref, fingerprint)
+        if empty:  # no text at all: no outputs (an earlier version's go), no vectors
+            remove_outputs(store, ref.rel_path)
+        else:
+            if records is not None:
+                write_chunks(store, chunks_key(ref.rel_path), records)
+            write_elements(store, pending_key(out) if cfg.index.enabled else out, elements, ref, fingerprint)
         if task.kind == "merge":
             store.remove_tree(parts)
         if reader.downloads and not cfg.preserve_downloads:
             local.unlink(missing_ok=True)
     except Exception as exc:  # noqa: BLE001 - one document's failure is a result, never the run's end
         return failed(ref, exc, stage, time.monotonic() - started)
+    if empty:
+        return DocumentResult(
+            ref, "empty", message=empty, pages=pages, seconds=time.monotonic() - started, coverage=done.coverage
+        )
     return DocumentResult(
         ref,
         "processed",
@@ -101,6 +110,8 @@ def run_task(
         chunks=len(records or ()),
         seconds=time.monotonic() - started,
         output_path=store.location(out),
+        coverage=done.coverage,
+        message="; ".join(done.unread) or None,
         records=records if cfg.index.enabled else None,
     )
 

@@ -36,6 +36,14 @@ def plan(
         message = f"{ref.size / 2**20:.3g} MB is over --max-file-size {limit:g} MB; not downloaded"
         return DocumentResult(ref, "skipped", "plan", TOO_LARGE, message), "too large"
     fingerprint = cfg.fingerprint()
+    previous = ledger.get(ref.source_url) if ledger else None
+    if (
+        previous
+        and previous.status == "empty"
+        and not cfg.reprocess
+        and (previous.version, previous.config) == (ref.version, fingerprint)
+    ):
+        return DocumentResult(ref, "skipped"), "empty, unchanged"
     store = storage_for(cfg)
     reason = "reprocess" if cfg.reprocess else staleness(store, out, ref, fingerprint)
     if reason is None and cfg.chunks_enabled and not store.exists(chunks_key(ref.rel_path)):
@@ -48,9 +56,9 @@ def plan(
             reason = "only partly in the index" if entry.version == ref.version else "index holds another version"
     if reason is None:
         return DocumentResult(ref, "skipped", output_path=store.location(out)), "unchanged"
-    previous = ledger.get(ref.source_url) if ledger and not cfg.retry_failed else None
     if (
-        previous
+        not cfg.retry_failed
+        and previous
         and previous.status == "failed"
         and (previous.version, previous.config) == (ref.version, fingerprint)
         and previous.attempts >= cfg.max_attempts

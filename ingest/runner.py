@@ -24,7 +24,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ingest.config import BrokerConfig, RunConfig
 from ingest.errors import BrokerLost, ConfigError, DocumentError, ListingError
-from ingest.models import DocumentRef, DocumentResult, Part, RunSummary, Split, Task, TaskResult
+from ingest.models import LOW_COVERAGE, DocumentRef, DocumentResult, Part, RunSummary, Split, Task, TaskResult
 from ingest.paths import OutputClaims, safe_relative_path
 from ingest.pipeline import failed, run_task
 from ingest.planning import GAVE_UP, TOO_LARGE, gone, plan
@@ -102,18 +102,7 @@ def run(
                 bar.total = max(listed, bar.n + 1)
                 bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
                 bar.update()
-                if result.status == "failed":
-                    log.error(
-                        "FAILED %s [%s] %s: %s",
-                        printable(result.ref.key),
-                        result.stage,
-                        result.error_type,
-                        result.message,
-                    )
-                elif result.message:
-                    log.warning("skipped %s: %s", printable(result.ref.key), result.message)
-                else:
-                    log.info("%s %s", result.status, printable(result.ref.key))
+                _report(result)
         except BrokerLost as exc:  # what is not done is not recorded: the next run does it
             dispatcher.error = exc.message
     summary.error = dispatcher.error
@@ -121,6 +110,35 @@ def run(
         log.error("ERROR %s; the next run goes on from here", summary.error)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _report(result: DocumentResult) -> None:
+    """A document's line on stderr: failures and refusals always, text lost beyond recovery always, the rest
+    with -v."""
+    key, coverage = printable(result.ref.key), result.coverage
+    if result.status == "failed":
+        log.error("FAILED %s [%s] %s: %s", key, result.stage, result.error_type, result.message)
+    elif result.status == "empty":
+        log.info("empty %s: %s", key, result.message)
+    elif result.message and result.status == "processed":
+        log.warning("partly read %s: %s", key, result.message)
+    elif result.message:
+        log.warning("skipped %s: %s", key, result.message)
+    elif coverage and coverage.ratio < LOW_COVERAGE:
+        pages = ",".join(map(str, coverage.low_pages)) or "none under the threshold"
+        log.warning(
+            "low text coverage %s: its elements hold %.1f%% of the text layer (pages %s)",
+            key,
+            100 * coverage.ratio,
+            pages,
+        )
+    else:
+        recovered = (
+            f" ({len(coverage.recovered_pages)} pages from the text layer)"
+            if coverage and coverage.recovered_pages
+            else ""
+        )
+        log.info("%s %s%s", result.status, key, recovered)
 
 
 def _record(ledger: Ledger, result: DocumentResult, fingerprint: str, run_id: int | None) -> None:
@@ -261,6 +279,12 @@ class _Dispatcher:
             task, result = payload
             if isinstance(result, (Split, Part)) or task.kind == "range":
                 yield from self._ranges(task, result)
+            elif result.status == "empty" and self.writer:  # an earlier version's vectors go
+                if self.writer_error:
+                    yield from self._index_failed(result, self.writer_error)
+                else:
+                    self.awaiting_index[result.ref.source_url] = result
+                    self.writer.delete(result.ref)
             elif result.records is None or result.status == "failed":
                 yield from self._finish(result)
             elif self.writer_error:
@@ -277,7 +301,7 @@ class _Dispatcher:
             result = self.awaiting_index.pop(payload)
             if error:  # the writer has left no pending output behind
                 yield from self._finish(failed(result.ref, error, error.stage))
-            elif kind == "delete":
+            elif kind == "delete":  # a deleted or an empty document: its files go after its vectors
                 remove_outputs(storage_for(self.cfg), result.ref.rel_path)
                 yield from self._finish(result)
             else:  # the writer has committed the element JSON
@@ -313,7 +337,7 @@ class _Dispatcher:
 
     def _index_failed(self, result: DocumentResult, error: DocumentError) -> Iterator[DocumentResult]:
         """The writer is gone: a document waiting for it fails at its stage, its pending output removed."""
-        stage = "delete" if result.status == "deleted" else "index"
+        stage = "index" if result.status == "processed" else "delete"
         if stage == "index":
             discard_pending(storage_for(self.cfg), result.ref.rel_path)
         yield from self._finish(failed(result.ref, DocumentError(error.message, stage, error.error_type), stage))

@@ -27,15 +27,18 @@ CREATE TABLE IF NOT EXISTS documents (
     size INTEGER NOT NULL,
     last_modified TEXT,
     config TEXT,
-    status TEXT NOT NULL,          -- done | failed
+    status TEXT NOT NULL,          -- done | empty | failed
     stage TEXT,
     error_type TEXT,
-    error TEXT,
+    error TEXT,                    -- a failure's message, or why an empty document is empty
     attempts INTEGER NOT NULL DEFAULT 0,   -- failed attempts at this version and config
     pages INTEGER, elements INTEGER, chunks INTEGER, seconds REAL,
     run_id INTEGER,
     updated_at TEXT NOT NULL,
-    done_at TEXT
+    done_at TEXT,
+    coverage REAL,                 -- a PDF's share of its text layer in its elements
+    recovered_pages TEXT,          -- pages made again from the text layer, comma-separated
+    low_pages TEXT                 -- pages still under the threshold
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -44,9 +47,12 @@ CREATE TABLE IF NOT EXISTS runs (
     source TEXT NOT NULL,
     arguments TEXT NOT NULL,
     processed INTEGER, skipped INTEGER, failed INTEGER, deleted INTEGER, pages INTEGER, chunks INTEGER,
-    exit_code INTEGER
+    exit_code INTEGER,
+    empty INTEGER
 );
 """
+# Columns added since the first ledgers: an older ledger gains them, empty, when it is opened.
+_ADDED = {"documents": ("coverage REAL", "recovered_pages TEXT", "low_pages TEXT"), "runs": ("empty INTEGER",)}
 
 
 def state_dir(output_dir: str) -> Path:
@@ -60,6 +66,17 @@ def state_dir(output_dir: str) -> Path:
 
 def ledger_path(output_dir: str, state_path: Path | None = None) -> Path:
     return state_path or state_dir(output_dir) / "state.db"
+
+
+def _coverage(result: DocumentResult) -> dict:
+    coverage = result.coverage
+    if coverage is None:
+        return {}
+    return {
+        "coverage": round(coverage.ratio, 4),
+        "recovered_pages": ",".join(map(str, coverage.recovered_pages)),
+        "low_pages": ",".join(map(str, coverage.low_pages)),
+    }
 
 
 def now() -> str:
@@ -87,6 +104,9 @@ class DocumentState:
     run_id: int | None
     updated_at: str
     done_at: str | None
+    coverage: float | None = None
+    recovered_pages: str | None = None
+    low_pages: str | None = None
 
 
 class Ledger:
@@ -97,6 +117,11 @@ class Ledger:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        for table, columns in _ADDED.items():
+            present = {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in present:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def close(self) -> None:
         self.db.close()
@@ -111,8 +136,8 @@ class Ledger:
 
     def end_run(self, run_id: int, summary: RunSummary) -> None:
         self.db.execute(
-            "UPDATE runs SET ended_at=?, processed=?, skipped=?, failed=?, deleted=?, pages=?, chunks=?, exit_code=? "
-            "WHERE id=?",
+            "UPDATE runs SET ended_at=?, processed=?, skipped=?, failed=?, deleted=?, pages=?, chunks=?, exit_code=?, "
+            "empty=? WHERE id=?",
             (
                 now(),
                 summary.processed,
@@ -122,6 +147,7 @@ class Ledger:
                 summary.pages,
                 summary.chunks,
                 summary.exit_code,
+                summary.empty,
                 run_id,
             ),
         )
@@ -149,7 +175,7 @@ class Ledger:
         return [DocumentState(**dict(row)) for row in rows]
 
     def record(self, result: DocumentResult, config: str, run_id: int) -> None:
-        """Store a processed, skipped or failed document (called only after its outputs are durable)."""
+        """Store a processed, empty, skipped or failed document (called only after its outputs are durable)."""
         ref = result.ref
         if result.status == "failed":
             previous = self.get(ref.source_url)
@@ -177,6 +203,20 @@ class Ledger:
                 chunks=result.chunks,
                 seconds=result.seconds,
                 done_at=now(),
+                error=result.message,  # the parts that could not be read
+                **_coverage(result),
+            )
+        elif result.status == "empty":  # done, with no text: not tried again until the object changes
+            self._store(
+                result,
+                config,
+                run_id,
+                status="empty",
+                error=result.message,
+                pages=result.pages,
+                seconds=result.seconds,
+                done_at=now(),
+                **_coverage(result),
             )
         elif self.get(ref.source_url) is None:  # skipped, and unknown here: the ledger was lost or is new
             self._store(result, config, run_id, status="done")

@@ -53,8 +53,9 @@ class Webhooks:
         self._thread.start()
 
     def document(self, result: DocumentResult) -> None:
-        """``document.done`` or ``document.failed``; skipped and deleted documents send nothing."""
-        if result.status not in ("processed", "failed"):
+        """``document.done``, ``document.empty`` or ``document.failed``; skipped and deleted documents send
+        nothing."""
+        if result.status not in ("processed", "empty", "failed"):
             return
         ref = result.ref
         body = {
@@ -74,7 +75,14 @@ class Webhooks:
                 output=result.output_path,
                 seconds=round(result.seconds, 3),
             )
+            if result.coverage:
+                body.update(coverage=result.coverage.to_dict())
+            if result.message:
+                body.update(unread=result.message)
             self._send("document.done", body)
+        elif result.status == "empty":
+            body.update(reason=result.message, pages=result.pages)
+            self._send("document.empty", body)
         else:
             body.update(
                 stage=result.stage, error_type=result.error_type, message=result.message, transient=result.transient

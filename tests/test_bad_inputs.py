@@ -83,13 +83,14 @@ def test_the_bad_corpus_in_one_run(s3, bucket, s3_endpoint, tmp_path, corpus):
     assert run.returncode == 1, run.stderr[-2000:]
     report = json.loads((tmp_path / "s.json").read_text())
     failed = {row["key"].removeprefix("bad/"): row for row in report["failures"]}
+    empty = {row["key"].removeprefix("bad/") for row in report["empty"]}
     written = {p.name.removesuffix(".json") for p in (tmp_path / "out").glob("*.json")}
-    assert failed.keys() | written == names and not failed.keys() & written  # one outcome for every file
-    assert report["processed"] == len(written)
+    assert failed.keys() | written | empty == names  # one outcome for every file
+    assert not failed.keys() & written and not empty & (failed.keys() | written)
+    assert report["processed"] == len(written) and empty == NO_TEXT  # no text at all: empty, not failed
     assert {name: (row["stage"], row["error_type"]) for name, row in failed.items()} == {
         **{name: ("partition", "EncryptedPDF") for name in ENCRYPTED},
         **{name: ("partition", "CorruptPDF") for name in DAMAGED},
-        **{name: ("partition", "EmptyDocument") for name in NO_TEXT},
         **{name: ("partition", "UnsupportedType") for name in UNKNOWN},
     }
     assert failed["password.pdf"]["message"] == (

@@ -113,8 +113,9 @@ from ingest.partition import check_prerequisites, partition_file
 
 check_prerequisites(PartitionConfig(strategy="fast"), ["fake-memo.pdf"])
 print("torch" in sys.modules)
-elements, pages = partition_file(Path({str(EXAMPLES / "reports" / "fake-memo.pdf")!r}), "fake-memo.pdf",
+done = partition_file(Path({str(EXAMPLES / "reports" / "fake-memo.pdf")!r}), "fake-memo.pdf",
                                  PartitionConfig(strategy="fast"))
+elements, pages = done.elements, done.pages
 print(len(elements), pages, sorted({{element.category for element in elements}}))
 print(len(Embedder("all-MiniLM-L6-v2").encode([elements[0].text])[0]), "torch" in sys.modules)
 """

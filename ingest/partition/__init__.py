@@ -1,20 +1,27 @@
 """Partitioning: unstructured, called once per document in a worker that has already imported it and loaded its NLP
-model; its failures explained. ``pages.py`` partitions a long PDF as page ranges, ``layout.py`` is the offline
-layout model of hi_res."""
+model; its failures explained; a PDF's elements checked against its text layer, lost pages made again from it
+(``coverage.py``, ``text_layer.py``); an empty document told from a failure. ``pages.py`` partitions a long PDF as
+page ranges, ``layout.py`` is the offline layout model of hi_res."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.config import PartitionConfig
 from ingest.errors import ConfigError, DocumentError, EmptyDocument
+from ingest.models import Coverage
 from ingest.partition import layout
+from ingest.partition.coverage import characters, measure, summed
+from ingest.partition.email import is_email, partition_by_part
+from ingest.partition.text_layer import elements_from_pages, page_texts
 
 _OCR_STRATEGIES = ("auto", "hi_res", "ocr_only")
 _PARTITIONERS = ("auto", "pdf", "docx", "pptx", "xlsx", "html", "email", "text", "md")
@@ -103,16 +110,102 @@ def _check_tesseract(cfg: PartitionConfig) -> None:
         )
 
 
-def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> tuple[list, int]:
-    """The document's elements and its page count; no elements is an error, never an empty success."""
-    return counted(partition(path, filename, cfg), path, cfg)
+@dataclass(frozen=True)
+class Partitioned:
+    """A document's elements and page count; for a PDF, how much of its text layer they hold. ``empty`` says why a
+    document that has no text at all yields nothing (an outcome, not a failure)."""
+
+    elements: list
+    pages: int
+    coverage: Coverage | None = None
+    empty: str | None = None
+    unread: tuple[str, ...] = ()  # parts that could not be read (an email's attachment), each with its reason
 
 
-def counted(elements: list, path: Path, cfg: PartitionConfig) -> tuple[list, int]:
+def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> Partitioned:
+    """The document's elements, every page of a PDF's text layer in them. A PDF that unstructured judges too complex
+    to read (it would return nothing under ``fast`` and OCR every page under ``auto``) is read from its text layer,
+    with OCR only for pages that have none (under ``auto``)."""
+    if not is_pdf(path):
+        try:
+            return finished(partition(path, filename, cfg), path, filename, cfg)
+        except Exception:
+            if not is_email(path):
+                raise
+            elements, unread = partition_by_part(path, filename, _options(path, cfg))
+            return dataclasses.replace(finished(elements, path, filename, cfg), unread=unread)
+    layer = page_texts(path)
+    if layer and cfg.strategy in ("auto", "fast") and any(map(characters, layer)) and _too_complex(path):
+        return finished(_from_text_layer(path, filename, cfg, layer), path, filename, cfg, layer)
+    return finished(partition(path, filename, cfg), path, filename, cfg, layer)
+
+
+def finished(
+    elements: list, path: Path, filename: str, cfg: PartitionConfig, layer: list[str] | None = None
+) -> Partitioned:
+    """Check a PDF's elements against its text layer, partition lost pages again from it, and tell an empty
+    document from a failure. No elements from a document that has text is an error, never an empty success."""
+    coverage = None
+    if is_pdf(path):
+        layer = layer if layer is not None else page_texts(path)
+    if layer is not None:
+        pages = measure(layer, elements)
+        lost = tuple(number for number, page in enumerate(pages, 1) if page.lost)
+        if lost and cfg.strategy != "ocr_only":  # asked for OCR: its text is reported, not replaced
+            elements = _recovered(elements, path, filename, cfg, lost)
+            pages = measure(layer, elements)
+        coverage = summed(pages, lost if cfg.strategy != "ocr_only" else ())
     if not elements:
-        raise EmptyDocument(_empty_reason(path, cfg))
-    pages = max((element.metadata.page_number or 1 for element in elements), default=1)
-    return elements, pages
+        return Partitioned([], len(layer or ()), coverage, _no_text(path, cfg, layer))
+    return Partitioned(elements, max(element.metadata.page_number or 1 for element in elements), coverage)
+
+
+def _recovered(elements: list, path: Path, filename: str, cfg: PartitionConfig, lost: tuple[int, ...]) -> list:
+    """The lost pages' elements made again from the text layer, in page order among the others."""
+    from ingest.partition.pages import merged
+
+    kept = [element for element in elements if (element.metadata.page_number or 1) not in lost]
+    last_modified = next((element.metadata.last_modified for element in elements), None)
+    again = elements_from_pages(path, list(lost), filename, list(cfg.languages), last_modified or _mtime(path))
+    return merged([sorted(kept + again, key=lambda element: element.metadata.page_number or 1)])
+
+
+def _from_text_layer(path: Path, filename: str, cfg: PartitionConfig, layer: list[str]) -> list:
+    """A PDF too complex for unstructured's text extraction: its text pages from the text layer; under ``auto``
+    each run of pages without text OCR'd, as unstructured would."""
+    from ingest.partition.pages import merged, partition_pages
+
+    with_text = [number for number, text in enumerate(layer, 1) if characters(text)]
+    parts = [elements_from_pages(path, with_text, filename, list(cfg.languages), _mtime(path))]
+    if cfg.strategy == "auto":
+        without = [number - 1 for number in range(1, len(layer) + 1) if number not in with_text]
+        for run in _runs(without):
+            parts.append(partition_pages(path, filename, cfg, run, "ocr_only"))
+    elements = [element for part in parts for element in part]
+    return merged([sorted(elements, key=lambda element: element.metadata.page_number or 1)])
+
+
+def _runs(indexes: list[int]) -> list[tuple[int, int]]:
+    """Consecutive page indexes as [first, last) ranges."""
+    runs: list[tuple[int, int]] = []
+    for index in indexes:
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs
+
+
+def _too_complex(path: Path) -> bool:
+    from unstructured.partition.pdf import is_pdf_too_complex
+
+    return is_pdf_too_complex(filename=str(path))
+
+
+def _mtime(path: Path) -> str:
+    from unstructured.partition.common.metadata import get_last_modified_date
+
+    return get_last_modified_date(str(path))
 
 
 def partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "", first_page: int = 1) -> list:
@@ -121,16 +214,37 @@ def partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "
 
     numbering = {"starting_page_number": first_page} if first_page != 1 else {}
     try:
-        return partition_any(
-            filename=str(path),
-            metadata_filename=filename,
-            strategy=strategy or cfg.strategy,
-            hi_res_model_name=cfg.hi_res_model,
-            languages=list(cfg.languages),
-            **numbering,
+        elements = partition_any(
+            filename=str(path), metadata_filename=filename, **_options(path, cfg, strategy), **numbering
         )
     except Exception as exc:  # noqa: BLE001 - explained where it can be, else raised as it was
         raise _explained(exc, path) from None
+    if is_pdf(path):  # which path made each element: unstructured's partitioner here, else the text layer
+        for element in elements:
+            element.metadata.text_source = "unstructured"
+    return elements
+
+
+def _options(path: Path, cfg: PartitionConfig, strategy: str = "") -> dict:
+    """unstructured's partition settings for one file."""
+    options = {
+        "strategy": strategy or cfg.strategy,
+        "hi_res_model_name": cfg.hi_res_model,
+        "languages": list(cfg.languages),
+    }
+    return options | ({"encoding": "utf-8"} if _utf8(path) else {})
+
+
+def _utf8(path: Path) -> bool:
+    """A file that is not a PDF and decodes as UTF-8 is read as UTF-8 (unstructured's own detection can take it
+    for Latin-1); larger than 64 MB, its detection decides."""
+    if is_pdf(path) or path.stat().st_size > 64 << 20:
+        return False
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _encrypted(path: Path) -> bool:
@@ -178,25 +292,18 @@ def _explained(exc: Exception, path: Path) -> Exception:
     return exc
 
 
-def _empty_reason(path: Path, cfg: PartitionConfig) -> str:
-    if _pdf_has_text(path):
-        return (
-            f"no elements extracted, though the PDF has a text layer (strategy {cfg.strategy}; 'fast' gives "
-            "up on PDFs that unstructured judges too complex): try --strategy auto or hi_res"
-        )
-    if cfg.strategy == "fast":
-        return "no text layer (a scan?) and strategy fast does no OCR: try --strategy auto or ocr_only"
-    return f"no text found, neither in a text layer nor by OCR (strategy {cfg.strategy})"
-
-
-def _pdf_has_text(path: Path) -> bool:
-    try:
-        import pypdfium2
-
-        pdf = pypdfium2.PdfDocument(str(path))
-    except Exception:  # noqa: BLE001 - not a PDF, or not one pdfium can open
-        return False
-    try:
-        return any(page.get_textpage().get_text_range().strip() for page in pdf)
-    finally:
-        pdf.close()
+def _no_text(path: Path, cfg: PartitionConfig, layer: list[str] | None) -> str:
+    """Why a document without elements is empty; raises EmptyDocument when it may well have text."""
+    if layer is not None:
+        if any(map(characters, layer)):
+            raise EmptyDocument(
+                "no elements, though the PDF's text layer holds text (read by unstructured and by pdfium)"
+            )
+        if cfg.strategy == "fast":
+            raise EmptyDocument(
+                "no text layer (a scan?) and strategy fast does no OCR: try --strategy auto or ocr_only"
+            )
+        return f"no text layer, and OCR (strategy {cfg.strategy}) found no text"
+    if path.stat().st_size <= 64 << 20 and not path.read_bytes().strip():
+        return "the file is empty or holds only whitespace"
+    raise EmptyDocument(f"unstructured found no elements in this file (strategy {cfg.strategy})")

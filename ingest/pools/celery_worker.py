@@ -28,7 +28,7 @@ from ingest.pipeline import failed, run_task
 from ingest.pools.codec import from_payload, result_payload
 from ingest.pools.forking import freeze_before_fork
 from ingest.redact import RedactingFormatter, redact_url
-from ingest.writers.vectors import embedder_for, store_vectors
+from ingest.writers.vectors import delete_vectors, embedder_for, store_vectors
 
 TASK_NAME = "ingest.document"
 RESULT_EXPIRES = 24 * 3600  # seconds a result (or a delivery count) stays in Redis when no driver collects it
@@ -104,6 +104,9 @@ def process(self, payload: dict) -> dict:
     if isinstance(result, DocumentResult) and result.records is not None:
         error = store_vectors(cfg, [(result.ref, result.records)])[0]
         result = failed(result.ref, error, "index") if error else dataclasses.replace(result, records=None)
+    elif isinstance(result, DocumentResult) and result.status == "empty" and cfg.index.enabled:
+        error = delete_vectors(cfg.index, result.ref.source_url)  # an earlier version's vectors go
+        result = failed(result.ref, error, "delete") if error else result
     app.backend.client.delete(deliveries)
     failing = isinstance(result, DocumentResult) and result.status == "failed"
     if failing and result.transient and self.request.retries < TRANSIENT_RETRIES:

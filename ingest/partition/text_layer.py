@@ -1,0 +1,128 @@
+"""A PDF's text layer as pdfium reads it: each page's text, and elements built from it for pages that the
+partitioner lost (or for a whole PDF it would not read).
+
+Elements are made as unstructured's ``fast`` makes them from pdfminer's text boxes: the text of a block of lines,
+classified by unstructured's own ``element_from_text``, with the page number, the block's coordinates (points,
+origin top left) and ``text_source: "pdfium"`` in their metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+_BLOCK_GAP = 0.7  # a vertical gap wider than this many line heights starts a new block
+
+
+def page_texts(path: Path) -> list[str] | None:
+    """Each page's text, or None when pdfium cannot open the file."""
+    import pypdfium2
+
+    try:
+        pdf = pypdfium2.PdfDocument(str(path))
+    except pypdfium2.PdfiumError:
+        return None
+    try:
+        return [_text(pdf[index]) for index in range(len(pdf))]
+    finally:
+        pdf.close()
+
+
+def _text(page) -> str:
+    textpage = page.get_textpage()
+    try:
+        return textpage.get_text_range()
+    finally:
+        textpage.close()
+        page.close()
+
+
+@dataclass
+class _Line:
+    left: float
+    top: float  # distance from the top of the page
+    right: float
+    bottom: float
+    text: str
+
+    @property
+    def height(self) -> float:
+        return max(self.bottom - self.top, 1.0)
+
+
+def elements_from_pages(
+    path: Path, pages: list[int], filename: str, languages: list[str], last_modified: str | None
+) -> list:
+    """The elements of ``pages`` (numbered from 1), in page order, from the text layer."""
+    import pypdfium2
+    from unstructured.documents.coordinates import PixelSpace
+    from unstructured.documents.elements import CoordinatesMetadata, ElementMetadata
+    from unstructured.partition.text import element_from_text
+
+    elements = []
+    pdf = pypdfium2.PdfDocument(str(path))
+    try:
+        for number in pages:
+            page = pdf[number - 1]
+            width, height = page.get_size()
+            system = PixelSpace(width=width, height=height)
+            on_page = []
+            for block in _blocks(_lines(page, height)):
+                text = " ".join(line.text for line in block)
+                points = (
+                    (min(line.left for line in block), block[0].top),
+                    (min(line.left for line in block), block[-1].bottom),
+                    (max(line.right for line in block), block[-1].bottom),
+                    (max(line.right for line in block), block[0].top),
+                )
+                element = element_from_text(text, coordinates=points, coordinate_system=system)
+                element.metadata = ElementMetadata(
+                    filename=filename,
+                    filetype="application/pdf",
+                    page_number=number,
+                    languages=languages,
+                    last_modified=last_modified,
+                    coordinates=CoordinatesMetadata(points=points, system=system),
+                )
+                element.metadata.text_source = "pdfium"
+                element.id_to_hash(len(on_page))
+                on_page.append(element)
+            elements += on_page
+            page.close()
+    finally:
+        pdf.close()
+    return elements
+
+
+def _lines(page, height: float) -> list[_Line]:
+    """The page's text runs in pdfium's reading order, joined into lines."""
+    textpage = page.get_textpage()
+    lines: list[_Line] = []
+    try:
+        for index in range(textpage.count_rects()):
+            left, bottom, right, top = textpage.get_rect(index)
+            text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
+            if not text:
+                continue
+            run = _Line(left, height - top, right, height - bottom, text)
+            last = lines[-1] if lines else None
+            if last and abs((last.top + last.bottom) - (run.top + run.bottom)) / 2 < last.height / 2:
+                last.text, last.right = f"{last.text} {run.text}", max(last.right, run.right)
+                last.top, last.bottom = min(last.top, run.top), max(last.bottom, run.bottom)
+            else:
+                lines.append(run)
+    finally:
+        textpage.close()
+    return lines
+
+
+def _blocks(lines: list[_Line]) -> list[list[_Line]]:
+    """Lines grouped into blocks: a wide vertical gap, or a move up the page (a new column), starts one."""
+    blocks: list[list[_Line]] = []
+    for line in lines:
+        last = blocks[-1][-1] if blocks else None
+        if last is None or line.top - last.bottom > _BLOCK_GAP * last.height or line.bottom < last.top:
+            blocks.append([line])
+        else:
+            blocks[-1].append(line)
+    return blocks

@@ -1,0 +1,86 @@
+"""Small PDFs with specific defects, written byte by byte (Helvetica, no embedded fonts), for the fidelity tests."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+LINES = [
+    "Page {page}: the quay at berth {page} handles grain and timber every day.",
+    "Ships for berth {page} wait in the roads for the evening tide.",
+]
+
+
+def _pdf(objects: list[bytes]) -> bytes:
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _stream(data: bytes) -> bytes:
+    packed = zlib.compress(data)
+    return b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed)
+
+
+def _text(page: int, repeat: int = 5) -> bytes:
+    lines = [line.format(page=page).encode() for line in LINES] * repeat
+    return b"BT /F1 11 Tf 14 TL 72 720 Td " + b" ".join(b"(%s) Tj T*" % line for line in lines) + b" ET\n"
+
+
+def write(path: Path, contents: list[bytes]) -> Path:
+    """A PDF of one page per content stream, with Helvetica as /F1."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for content in contents:
+        objects.append(_stream(content))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+            b"/Resources << /Font << /F1 3 0 R >> >> >>" % len(objects)
+        )
+        kids.append(len(objects))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    path.write_bytes(_pdf(objects))
+    return path
+
+
+def lost_page(path: Path) -> Path:
+    """Three text pages; page 2 opens with an 8-byte inline image whose data holds ``EI (``: pdfium reads the
+    8 bytes it is told of, pdfminer ends the image early and takes the rest of the page for a string, so
+    unstructured returns nothing for page 2, silently."""
+    image = b"q 8 0 0 1 72 750 cm BI /W 8 /H 1 /BPC 8 /CS /G ID \x00 EI (\x01\x02 EI Q\n"
+    return write(path, [_text(1), image + _text(2), _text(3)])
+
+
+def too_complex(path: Path) -> Path:
+    """Three text pages, the last also a dense line drawing: unstructured judges the whole PDF too complex for its
+    text extraction (more than 10,000 graphics operators on a page)."""
+    drawing = b"".join(b"%d %d m %d %d l S\n" % (i % 500, i % 700, i % 500 + 3, i % 700 + 2) for i in range(12_000))
+    return write(path, [_text(1), _text(2), _text(3) + drawing])
+
+
+def drawing(path: Path) -> Path:
+    """One page of vector drawing and no text at all."""
+    return write(path, [b"".join(b"%d 100 m %d 700 l S\n" % (x, x) for x in range(50, 560, 10))])
+
+
+def blank_scan(path: Path) -> Path:
+    """One page holding only a white grayscale image, as a scanner makes of a blank sheet."""
+    white = zlib.compress(b"\xff" * 200 * 260)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+        b"<< /Type /XObject /Subtype /Image /Width 200 /Height 260 /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream" % (len(white), white),
+        _stream(b"q 612 0 0 792 0 0 cm /Im1 Do Q"),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /XObject << /Im1 3 0 R >> >> >>",
+    ]
+    path.write_bytes(_pdf(objects))
+    return path
