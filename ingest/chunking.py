@@ -46,7 +46,6 @@ def chunk_records(chunks: list, ref: DocumentRef, fingerprint: str) -> list[dict
             "filename": ref.key.rsplit("/", 1)[-1],
             "filetype": chunk_element.metadata.filetype or "",
             "version": ref.version,
-            "last_modified": ref.last_modified,
             "element_types": ",".join(dict.fromkeys(e.category for e in originals)),
             "chunk_index": index,
             "chunk_count": len(chunks),

@@ -44,3 +44,10 @@ def test_embedding_benchmark_prints_its_table():
     )
     assert "| pipeline (index writer + Chroma) |" in out
     assert "pipeline / raw (best runs): " in out
+
+
+@pytest.mark.slow
+def test_coverage_benchmark_prints_its_table(corpus):
+    out = run_script("benchmarks/coverage_bench.py", "--limit", "3", "--strategies", "fast")
+    assert "| PDFs under 0.9 coverage |" in out and "| partition seconds |" in out
+    assert "### fast: 3 other documents" in out

@@ -40,8 +40,8 @@ def test_the_lost_page_is_made_again_from_the_text_layer_in_page_order(tmp_path)
 
 def test_text_layer_elements_carry_what_fast_elements_carry(tmp_path):
     pdf = pdfs.lost_page(tmp_path / "lost.pdf")
-    made = elements_from_pages(pdf, [1, 3], "lost.pdf", ["eng"], "2026-01-01T00:00:00")
-    again = elements_from_pages(pdf, [1, 3], "lost.pdf", ["eng"], "2026-01-01T00:00:00")
+    made = elements_from_pages(pdf, [1, 3], "lost.pdf", ["eng"])
+    again = elements_from_pages(pdf, [1, 3], "lost.pdf", ["eng"])
 
     assert [element.id for element in made] == [element.id for element in again]  # deterministic
     assert [element.metadata.page_number for element in made] == [1, 3]

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -265,6 +266,21 @@ def test_a_run_killed_mid_stage_is_repaired_by_the_next(
     assert_same_as_clean_run(s3_endpoint, url, tmp_path, out, chroma, "final")
 
 
+def test_the_same_bytes_uploaded_again_leave_what_a_clean_run_leaves(s3, bucket, s3_endpoint, tmp_path):
+    """A new LastModified with the same ETag is no change: skipped, and no output or vector keeps an old time."""
+    put_text(s3, bucket, "docs/a.txt", LONG)
+    url, out, chroma = f"s3://{bucket}/docs/", tmp_path / "out", tmp_path / "chroma"
+    assert run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl")[0] == 0
+    before = s3.head_object(Bucket=bucket, Key="docs/a.txt")["LastModified"]
+    time.sleep(1.1)
+    put_text(s3, bucket, "docs/a.txt", LONG)
+    assert s3.head_object(Bucket=bucket, Key="docs/a.txt")["LastModified"] > before
+
+    code, stdout, stderr = run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl")
+    assert code == 0 and "0 processed, 1 skipped" in stdout, stderr
+    assert_same_as_clean_run(s3_endpoint, url, tmp_path, out, chroma, "touched")
+
+
 @pytest.mark.slow
 def test_random_changes_and_killed_runs_end_equal_to_a_clean_run(s3, s3_endpoint, tmp_path):
     """A seeded differential test: random puts, overwrites and deletes interleaved with runs, most killed with
@@ -277,18 +293,25 @@ def test_random_changes_and_killed_runs_end_equal_to_a_clean_run(s3, s3_endpoint
         s3.create_bucket(Bucket=bucket)
         url = f"s3://{bucket}/"
         out, chroma = tmp_path / f"out-{sequence}", tmp_path / f"chroma-{sequence}"
-        keys: set[str] = set()
+        bodies: dict[str, str] = {}
         for _ in range(int(os.environ.get("INGEST_DIFFERENTIAL_STEPS", "1"))):
             for _ in range(rng.randint(1, 4)):
-                operation = rng.choice(["put", "put", "overwrite", "delete"])
-                if operation == "delete" and keys:
-                    key = rng.choice(sorted(keys))
+                operation = rng.choice(["put", "put", "overwrite", "delete", "touch"])
+                if operation == "delete" and bodies:
+                    key = rng.choice(sorted(bodies))
                     s3.delete_object(Bucket=bucket, Key=key)
-                    keys.discard(key)
+                    del bodies[key]
+                elif operation == "touch" and bodies:  # the same bytes again: a new LastModified, the same ETag
+                    key = rng.choice(sorted(bodies))
+                    put_text(s3, bucket, key, bodies[key])
                 else:
-                    key = rng.choice(sorted(keys)) if operation == "overwrite" and keys else f"k{rng.randrange(6)}.txt"
-                    put_text(s3, bucket, key, LONG[: rng.randrange(40, len(LONG))] + f" version {rng.random()}")
-                    keys.add(key)
+                    key = (
+                        rng.choice(sorted(bodies))
+                        if operation == "overwrite" and bodies
+                        else f"k{rng.randrange(6)}.txt"
+                    )
+                    bodies[key] = LONG[: rng.randrange(40, len(LONG))] + f" version {rng.random()}"
+                    put_text(s3, bucket, key, bodies[key])
             killed = rng.random() < 0.7
             code, _, stderr = run_cli(
                 s3_endpoint, url, out, chroma, tmp_path / "dl", kill_in=rng.uniform(1.0, 9.0) if killed else None

@@ -127,13 +127,14 @@ def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> Partition
     to read (it would return nothing under ``fast`` and OCR every page under ``auto``) is read from its text layer,
     with OCR only for pages that have none (under ``auto``)."""
     if not is_pdf(path):
+        unread: tuple[str, ...] = ()
         try:
-            return finished(partition(path, filename, cfg), path, filename, cfg)
+            elements = partition(path, filename, cfg)
         except Exception:
             if not is_email(path):
                 raise
             elements, unread = partition_by_part(path, filename, _options(path, cfg))
-            return dataclasses.replace(finished(elements, path, filename, cfg), unread=unread)
+        return dataclasses.replace(finished(elements, path, filename, cfg), unread=unread)
     layer = page_texts(path)
     if layer and cfg.strategy in ("auto", "fast") and any(map(characters, layer)) and _too_complex(path):
         return finished(_from_text_layer(path, filename, cfg, layer), path, filename, cfg, layer)
@@ -162,26 +163,29 @@ def finished(
 
 def _recovered(elements: list, path: Path, filename: str, cfg: PartitionConfig, lost: tuple[int, ...]) -> list:
     """The lost pages' elements made again from the text layer, in page order among the others."""
-    from ingest.partition.pages import merged
-
     kept = [element for element in elements if (element.metadata.page_number or 1) not in lost]
-    last_modified = next((element.metadata.last_modified for element in elements), None)
-    again = elements_from_pages(path, list(lost), filename, list(cfg.languages), last_modified or _mtime(path))
-    return merged([sorted(kept + again, key=lambda element: element.metadata.page_number or 1)])
+    return _in_page_order(kept + elements_from_pages(path, list(lost), filename, list(cfg.languages)))
 
 
 def _from_text_layer(path: Path, filename: str, cfg: PartitionConfig, layer: list[str]) -> list:
     """A PDF too complex for unstructured's text extraction: its text pages from the text layer; under ``auto``
     each run of pages without text OCR'd, as unstructured would."""
-    from ingest.partition.pages import merged, partition_pages
+    from ingest.partition.pages import partition_pages
 
     with_text = [number for number, text in enumerate(layer, 1) if characters(text)]
-    parts = [elements_from_pages(path, with_text, filename, list(cfg.languages), _mtime(path))]
+    parts = [elements_from_pages(path, with_text, filename, list(cfg.languages))]
     if cfg.strategy == "auto":
         without = [number - 1 for number in range(1, len(layer) + 1) if number not in with_text]
         for run in _runs(without):
             parts.append(partition_pages(path, filename, cfg, run, "ocr_only"))
-    elements = [element for part in parts for element in part]
+    return _in_page_order([element for part in parts for element in part])
+
+
+def _in_page_order(elements: list) -> list:
+    """Elements of several sources as one document: in page order (each page's own order kept), parents set
+    again over the whole."""
+    from ingest.partition.pages import merged
+
     return merged([sorted(elements, key=lambda element: element.metadata.page_number or 1)])
 
 
@@ -200,12 +204,6 @@ def _too_complex(path: Path) -> bool:
     from unstructured.partition.pdf import is_pdf_too_complex
 
     return is_pdf_too_complex(filename=str(path))
-
-
-def _mtime(path: Path) -> str:
-    from unstructured.partition.common.metadata import get_last_modified_date
-
-    return get_last_modified_date(str(path))
 
 
 def partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "", first_page: int = 1) -> list:

@@ -3,7 +3,6 @@ run gives."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -47,8 +46,7 @@ def page_ranges(
 
 def partition_pages(path: Path, filename: str, cfg: PartitionConfig, pages: tuple[int, int], strategy: str) -> list:
     """Elements of ``pages`` ([first, last), from 0) of a PDF, numbered as in the whole document. The pages are
-    copied to a PDF of their own in a temporary folder (with the original's modification time, which unstructured
-    records)."""
+    copied to a PDF of their own in a temporary folder."""
     import pypdfium2
 
     first, last = pages
@@ -61,8 +59,6 @@ def partition_pages(path: Path, filename: str, cfg: PartitionConfig, pages: tupl
         finally:
             copy.close()
             source.close()
-        stat = path.stat()
-        os.utime(piece, (stat.st_atime, stat.st_mtime))
         return partition(piece, filename, cfg, strategy, first + 1)
 
 

@@ -50,9 +50,7 @@ class _Line:
         return max(self.bottom - self.top, 1.0)
 
 
-def elements_from_pages(
-    path: Path, pages: list[int], filename: str, languages: list[str], last_modified: str | None
-) -> list:
+def elements_from_pages(path: Path, pages: list[int], filename: str, languages: list[str]) -> list:
     """The elements of ``pages`` (numbered from 1), in page order, from the text layer."""
     import pypdfium2
     from unstructured.documents.coordinates import PixelSpace
@@ -81,7 +79,6 @@ def elements_from_pages(
                     filetype="application/pdf",
                     page_number=number,
                     languages=languages,
-                    last_modified=last_modified,
                     coordinates=CoordinatesMetadata(points=points, system=system),
                 )
                 element.metadata.text_source = "pdfium"

@@ -97,7 +97,6 @@ def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
     return {
         "url": ref.source_url,
         "version": ref.version,
-        "date_modified": ref.last_modified,
         "record_locator": {
             "protocol": "s3" if ref.source_url.startswith("s3://") else "file",
             "key": ref.key,
@@ -110,7 +109,9 @@ def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
 def write_elements(store: Storage, key: str, elements: list, ref: DocumentRef, fingerprint: str) -> None:
     """Write ``elements`` as ``elements_to_json`` does (coordinates rounded, keys sorted, indented), each carrying
     the source URL and object version; encoded by orjson, which is several times faster than the standard
-    library's indenting encoder (a fifth of a long PDF's partition time otherwise)."""
+    library's indenting encoder (a fifth of a long PDF's partition time otherwise). Nothing that can change while
+    the document stays the same is kept (a last-modified time: the same bytes uploaded again are skipped, and
+    the outputs must still equal what a clean run writes)."""
     from unstructured.documents.elements import DataSourceMetadata
     from unstructured.staging.base import _fix_metadata_field_precision, elements_to_dicts
 
@@ -118,6 +119,7 @@ def write_elements(store: Storage, key: str, elements: list, ref: DocumentRef, f
     for element in elements:
         element.metadata.data_source = source
         element.metadata.file_directory = None  # a worker's temp path: differs between runs and machines
+        element.metadata.last_modified = None
     dicts = elements_to_dicts(_fix_metadata_field_precision(elements))  # private, but pinned: unstructured==0.27.35
     store.write(key, _json(dicts, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
