@@ -15,7 +15,7 @@ _BLOCK_GAP = 0.7  # a vertical gap wider than this many line heights starts a ne
 
 
 def page_texts(path: Path) -> list[str] | None:
-    """Each page's text, or None when pdfium cannot open the file."""
+    """Each page's text ("" for a page pdfium cannot load), or None when pdfium cannot open the file."""
     import pypdfium2
 
     try:
@@ -23,13 +23,19 @@ def page_texts(path: Path) -> list[str] | None:
     except pypdfium2.PdfiumError:
         return None
     try:
-        return [_text(pdf[index]) for index in range(len(pdf))]
+        return [_text(pdf, index) for index in range(len(pdf))]
     finally:
         pdf.close()
 
 
-def _text(page) -> str:
-    textpage = page.get_textpage()
+def _text(pdf, index: int) -> str:
+    import pypdfium2
+
+    try:
+        page = pdf[index]
+        textpage = page.get_textpage()
+    except pypdfium2.PdfiumError:  # a damaged page: nothing to compare it with, nothing to recover from it
+        return ""
     try:
         return textpage.get_text_range()
     finally:
