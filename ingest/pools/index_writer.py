@@ -9,6 +9,7 @@ locks from whatever the driver has imported. Errors come back as the exceptions 
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import signal
 import threading
@@ -28,11 +29,11 @@ _STOP = None
 _TEXTS_PER_ROUND = 512  # embed this many texts at a time at most, across documents
 
 
-def _serve(cfg: RunConfig, requests, replies) -> None:
+def _serve(cfg: RunConfig, requests, replies, driver: int) -> None:
     """Report what the index holds at once; load the model only when told to (``load``): a rerun with nothing to
     embed never pays for torch. Then store and delete, in arrival order, until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it stops the writer with _STOP
-    die_with_parent()
+    die_with_parent(driver)
     try:
         replies.put(("ready", vector_index(cfg.index).check()))
     except Exception as exc:  # noqa: BLE001 - reported to the driver as a configuration error
@@ -83,7 +84,10 @@ class IndexWriter:
         self._requests = context.Queue()
         self._replies = context.Queue()
         self._process = context.Process(
-            target=_serve, args=(cfg, self._requests, self._replies), daemon=True, name="ingest-index-writer"
+            target=_serve,
+            args=(cfg, self._requests, self._replies, os.getpid()),
+            daemon=True,
+            name="ingest-index-writer",
         )
         self._closing = threading.Event()
 

@@ -32,9 +32,9 @@ _MEMORY_TICK = 1.0  # seconds between looks at the workers' memory (a scan of /p
 _MB = 1 << 20
 
 
-def _serve(conn, function: Callable, max_tasks: int) -> None:
+def _serve(conn, function: Callable, max_tasks: int, driver: int) -> None:
     """A worker's life: take a task, report each stage as it starts, send the result; leave after max_tasks."""
-    init_worker()
+    init_worker(driver)
     done = 0
     while not max_tasks or done < max_tasks:
         task = conn.recv()
@@ -127,7 +127,7 @@ class WorkerPool:
     def _start_worker(self) -> _Worker:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=_serve, args=(theirs, self._function, self._limits.max_tasks_per_worker), daemon=True
+            target=_serve, args=(theirs, self._function, self._limits.max_tasks_per_worker, os.getpid()), daemon=True
         )
         process.start()
         theirs.close()
