@@ -5,6 +5,7 @@ from __future__ import annotations
 from unstructured.partition.pdf import partition_pdf
 
 import pdfs
+from conftest import FIXTURES
 from ingest.config import PartitionConfig
 from ingest.partition import partition_file
 from ingest.partition.coverage import characters, measure
@@ -64,6 +65,7 @@ def test_a_too_complex_text_pdf_is_read_from_its_text_layer_without_ocr(tmp_path
     for strategy in ("fast", "auto"):
         done = partition_file(pdf, "complex.pdf", PartitionConfig(strategy=strategy))
         assert done.coverage.ratio == 1.0 and done.pages == 3
+        assert done.coverage.recovered_pages == (1, 2, 3)  # every text page read from the text layer
         assert {element.metadata.text_source for element in done.elements} == {"pdfium"}  # no OCR
 
 
@@ -76,3 +78,17 @@ def test_no_text_is_empty_where_the_strategy_would_have_found_it(tmp_path):
     blank = tmp_path / "blank.txt"
     blank.write_text("  \n\n\t ")
     assert partition_file(blank, "blank.txt", PartitionConfig()).empty == "the file is empty or holds only whitespace"
+
+
+def test_glyphs_without_unicode_do_not_count_as_lost_text():
+    """habibi.pdf's Arabic font has a broken ToUnicode map: pdfium's text layer holds four stray glyphs that no
+    reader can call text. unstructured reads the Arabic right; its coverage must say so, and nothing is redone."""
+    pdf = FIXTURES / "habibi.pdf"
+    stock = partition_pdf(filename=str(pdf), strategy="fast", languages=["eng"])
+    (page,) = measure(page_texts(pdf), stock)
+    assert page.kept / page.layer < 0.8  # the plain text layer counts the stray glyphs
+
+    done = partition_file(pdf, "habibi.pdf", PartitionConfig(strategy="fast"))
+    assert done.coverage.ratio > 0.9 and done.coverage.recovered_pages == ()
+    assert [element.text for element in done.elements] == [element.text for element in stock]
+    assert {element.metadata.text_source for element in done.elements} == {"unstructured"}

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ingest.config import PartitionConfig
 from ingest.errors import ConfigError, DocumentError, EmptyDocument
-from ingest.models import Coverage
+from ingest.models import LOW_COVERAGE, Coverage
 from ingest.partition import layout
 from ingest.partition.coverage import characters, measure, summed
 from ingest.partition.email import is_email, partition_by_part
-from ingest.partition.text_layer import elements_from_pages, page_texts
+from ingest.partition.text_layer import elements_from_pages, page_texts, without_unmapped
 
 _OCR_STRATEGIES = ("auto", "hi_res", "ocr_only")
 _PARTITIONERS = ("auto", "pdf", "docx", "pptx", "xlsx", "html", "email", "text", "md")
@@ -123,9 +123,10 @@ class Partitioned:
 
 
 def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> Partitioned:
-    """The document's elements, every page of a PDF's text layer in them. A PDF that unstructured judges too complex
-    to read (it would return nothing under ``fast`` and OCR every page under ``auto``) is read from its text layer,
-    with OCR only for pages that have none (under ``auto``)."""
+    """The document's elements, every page of a PDF's text layer in them. A PDF that has a text layer is partitioned
+    as ``fast`` under ``auto`` too (unstructured's own choice for it); where unstructured judges it too complex to
+    read (it returns nothing under ``fast``, and would OCR every page under ``auto``), it is read from its text
+    layer, with OCR only for pages that have none (under ``auto``)."""
     if not is_pdf(path):
         unread: tuple[str, ...] = ()
         try:
@@ -136,26 +137,40 @@ def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> Partition
             elements, unread = partition_by_part(path, filename, _options(path, cfg))
         return dataclasses.replace(finished(elements, path, filename, cfg), unread=unread)
     layer = page_texts(path)
-    if layer and cfg.strategy in ("auto", "fast") and any(map(characters, layer)) and _too_complex(path):
-        return finished(_from_text_layer(path, filename, cfg, layer), path, filename, cfg, layer)
-    return finished(partition(path, filename, cfg), path, filename, cfg, layer)
+    has_text = bool(layer) and any(map(characters, layer))
+    elements = partition(path, filename, cfg, "fast" if cfg.strategy == "auto" and has_text else "")
+    if elements or not has_text or cfg.strategy not in ("auto", "fast"):
+        return finished(elements, path, filename, cfg, layer)
+    elements, read = _from_text_layer(path, filename, cfg, layer)
+    return finished(elements, path, filename, cfg, layer, read)
 
 
 def finished(
-    elements: list, path: Path, filename: str, cfg: PartitionConfig, layer: list[str] | None = None
+    elements: list,
+    path: Path,
+    filename: str,
+    cfg: PartitionConfig,
+    layer: list[str] | None = None,
+    recovered: tuple[int, ...] = (),
 ) -> Partitioned:
     """Check a PDF's elements against its text layer, partition lost pages again from it, and tell an empty
-    document from a failure. No elements from a document that has text is an error, never an empty success."""
+    document from a failure. No elements from a document that has text is an error, never an empty success.
+    ``recovered``: pages already read from the text layer."""
     coverage = None
     if is_pdf(path):
         layer = layer if layer is not None else page_texts(path)
     if layer is not None:
         pages = measure(layer, elements)
+        doubtful = [number for number, page in enumerate(pages, 1) if page.kept < LOW_COVERAGE * page.layer]
+        if doubtful:
+            layer = without_unmapped(path, layer, doubtful)
+            pages = measure(layer, elements)
         lost = tuple(number for number, page in enumerate(pages, 1) if page.lost)
         if lost and cfg.strategy != "ocr_only":  # asked for OCR: its text is reported, not replaced
             elements = _recovered(elements, path, filename, cfg, lost)
             pages = measure(layer, elements)
-        coverage = summed(pages, lost if cfg.strategy != "ocr_only" else ())
+            recovered = tuple(sorted({*recovered, *lost}))
+        coverage = summed(pages, recovered)
     if not elements:
         return Partitioned([], len(layer or ()), coverage, _no_text(path, cfg, layer))
     return Partitioned(elements, max(element.metadata.page_number or 1 for element in elements), coverage)
@@ -167,18 +182,18 @@ def _recovered(elements: list, path: Path, filename: str, cfg: PartitionConfig, 
     return _in_page_order(kept + elements_from_pages(path, list(lost), filename, list(cfg.languages)))
 
 
-def _from_text_layer(path: Path, filename: str, cfg: PartitionConfig, layer: list[str]) -> list:
-    """A PDF too complex for unstructured's text extraction: its text pages from the text layer; under ``auto``
-    each run of pages without text OCR'd, as unstructured would."""
+def _from_text_layer(path: Path, filename: str, cfg: PartitionConfig, layer: list[str]) -> tuple[list, tuple[int, ...]]:
+    """A PDF too complex for unstructured's text extraction: its text pages from the text layer (and their
+    numbers); under ``auto`` each run of pages without text OCR'd, as unstructured would."""
     from ingest.partition.pages import partition_pages
 
-    with_text = [number for number, text in enumerate(layer, 1) if characters(text)]
-    parts = [elements_from_pages(path, with_text, filename, list(cfg.languages))]
+    with_text = tuple(number for number, text in enumerate(layer, 1) if characters(text))
+    parts = [elements_from_pages(path, list(with_text), filename, list(cfg.languages))]
     if cfg.strategy == "auto":
         without = [number - 1 for number in range(1, len(layer) + 1) if number not in with_text]
         for run in _runs(without):
             parts.append(partition_pages(path, filename, cfg, run, "ocr_only"))
-    return _in_page_order([element for part in parts for element in part])
+    return _in_page_order([element for part in parts for element in part]), with_text
 
 
 def _in_page_order(elements: list) -> list:
@@ -198,12 +213,6 @@ def _runs(indexes: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((index, index + 1))
     return runs
-
-
-def _too_complex(path: Path) -> bool:
-    from unstructured.partition.pdf import is_pdf_too_complex
-
-    return is_pdf_too_complex(filename=str(path))
 
 
 def partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "", first_page: int = 1) -> list:

@@ -8,6 +8,7 @@ origin top left) and ``text_source: "pdfium"`` in their metadata.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,31 @@ def page_texts(path: Path) -> list[str] | None:
         return [_text(pdf, index) for index in range(len(pdf))]
     finally:
         pdf.close()
+
+
+def without_unmapped(path: Path, layer: list[str], pages: list[int]) -> list[str]:
+    """``layer`` with the text of ``pages`` (numbered from 1) read again without the characters for which pdfium
+    finds no Unicode value in the font (a broken ToUnicode map): what it puts there is not text, so no partitioner
+    can be asked to keep it. Read character by character, so only for the few pages whose coverage is in doubt."""
+    import pypdfium2
+    import pypdfium2.raw as pdfium_c
+
+    layer = list(layer)
+    pdf = pypdfium2.PdfDocument(str(path))
+    try:
+        for number in pages:
+            page = pdf[number - 1]
+            textpage = page.get_textpage()
+            layer[number - 1] = "".join(
+                chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, index))
+                for index in range(textpage.count_chars())
+                if not pdfium_c.FPDFText_HasUnicodeMapError(textpage.raw, index)
+            )
+            textpage.close()
+            page.close()
+    finally:
+        pdf.close()
+    return layer
 
 
 def _text(pdf, index: int) -> str:
@@ -63,37 +89,39 @@ def elements_from_pages(path: Path, pages: list[int], filename: str, languages: 
     from unstructured.documents.elements import CoordinatesMetadata, ElementMetadata
     from unstructured.partition.text import element_from_text
 
-    elements = []
+    from ingest.partition.nlp import batched
+
+    blocks = []  # (page number, page size, text, corner points)
     pdf = pypdfium2.PdfDocument(str(path))
     try:
         for number in pages:
             page = pdf[number - 1]
             width, height = page.get_size()
-            system = PixelSpace(width=width, height=height)
-            on_page = []
             for block in _blocks(_lines(page, height)):
-                text = " ".join(line.text for line in block)
-                points = (
-                    (min(line.left for line in block), block[0].top),
-                    (min(line.left for line in block), block[-1].bottom),
-                    (max(line.right for line in block), block[-1].bottom),
-                    (max(line.right for line in block), block[0].top),
-                )
-                element = element_from_text(text, coordinates=points, coordinate_system=system)
-                element.metadata = ElementMetadata(
-                    filename=filename,
-                    filetype="application/pdf",
-                    page_number=number,
-                    languages=languages,
-                    coordinates=CoordinatesMetadata(points=points, system=system),
-                )
-                element.metadata.text_source = "pdfium"
-                element.id_to_hash(len(on_page))
-                on_page.append(element)
-            elements += on_page
+                left, right = min(line.left for line in block), max(line.right for line in block)
+                top, bottom = block[0].top, block[-1].bottom
+                points = ((left, top), (left, bottom), (right, bottom), (right, top))
+                blocks.append((number, (width, height), " ".join(line.text for line in block), points))
             page.close()
     finally:
         pdf.close()
+
+    elements, on_page = [], Counter()
+    with batched(text for _, _, text, _ in blocks):  # classified as unstructured does, its spaCy calls batched
+        for number, (width, height), text, points in blocks:
+            system = PixelSpace(width=width, height=height)
+            element = element_from_text(text, coordinates=points, coordinate_system=system)
+            element.metadata = ElementMetadata(
+                filename=filename,
+                filetype="application/pdf",
+                page_number=number,
+                languages=languages,
+                coordinates=CoordinatesMetadata(points=points, system=system),
+            )
+            element.metadata.text_source = "pdfium"
+            element.id_to_hash(on_page[number])
+            on_page[number] += 1
+            elements.append(element)
     return elements
 
 
