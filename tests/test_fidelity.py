@@ -41,7 +41,7 @@ def test_every_text_page_comes_out_and_documents_without_text_are_empty(s3, buck
 
     assert first.exit_code == 0, first.output
     assert summary(first).startswith("ingest: 3 processed, 0 skipped, 0 failed, 0 deleted, 3 empty, ")
-    assert "text coverage 1.000, 1 pages recovered" in summary(first)
+    assert "text coverage 1.000, 4 pages recovered" in summary(first)  # page 2; the too complex PDF's 3
     for name in ("lost_page", "too_complex"):
         pages = texts_by_page(tmp_path / "out" / f"{name}.pdf.json")
         assert sorted(pages) == [1, 2, 3]
@@ -53,7 +53,7 @@ def test_every_text_page_comes_out_and_documents_without_text_are_empty(s3, buck
         "in/blank_scan.pdf": "no text layer, and OCR (strategy auto) found no text",
         "in/blank.txt": "the file is empty or holds only whitespace",
     }
-    assert report["coverage"]["ratio"] == 1.0 and report["coverage"]["recovered_pages"] == 1
+    assert report["coverage"]["ratio"] == 1.0 and report["coverage"]["recovered_pages"] == 4
     assert report["coverage"]["documents_under_0.9"] == [] and report["exit_code"] == 0
     assert not any((tmp_path / "out" / f"{name}.json").exists() for name in ("drawing.pdf", "blank_scan.pdf"))
 
@@ -62,6 +62,7 @@ def test_every_text_page_comes_out_and_documents_without_text_are_empty(s3, buck
     assert ledger["counts"] == {"done": 3, "empty": 3}
     documents = {row["key"]: row for row in ledger["documents"]}
     assert documents["in/lost_page.pdf"]["coverage"] == 1.0 and documents["in/lost_page.pdf"]["recovered_pages"] == "2"
+    assert documents["in/too_complex.pdf"]["recovered_pages"] == "1,2,3"
     assert documents["in/drawing.pdf"]["error"] == "no text layer, and OCR (strategy auto) found no text"
     text = CliRunner().invoke(main, ["status", "--structured-output-dir", str(tmp_path / "out")]).stdout
     assert "documents: 3 done, 0 failed, 3 empty" in text and "empty   in/blank.txt  (the file is empty" in text
