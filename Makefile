@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python benchmarks/partition_bench.py
 	$(BIN)/python benchmarks/embed_bench.py
 	$(BIN)/python benchmarks/coverage_bench.py
+	$(BIN)/python benchmarks/reembed_bench.py
 
 # OCR, PDF rendering and the Celery tests' broker come from Debian's packages; installed only when missing. The
 # tests start their own redis-server: the one the package starts on installing is stopped.

@@ -51,6 +51,10 @@ class Embedder:
         self.device = device
         self.batch_size = batch_size
         self.dimension = self.model.get_embedding_dimension()
+        self.encoded = 0  # texts embedded by this process, for benchmarks and tests
 
     def encode(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        self.encoded += len(texts)
         return self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True).tolist()

@@ -49,5 +49,14 @@ def test_embedding_benchmark_prints_its_table():
 @pytest.mark.slow
 def test_coverage_benchmark_prints_its_table(corpus):
     out = run_script("benchmarks/coverage_bench.py", "--limit", "3", "--strategies", "fast")
-    assert "| PDFs under 0.9 coverage |" in out and "| partition seconds |" in out
+    assert "| PDFs under 0.9 coverage |" in out and "| partition seconds, PDFs run stock |" in out
+    assert "| in parts: the recovered pages made from the text layer |" in out
     assert "### fast: 3 other documents" in out
+
+
+@pytest.mark.slow
+def test_reembedding_benchmark_prints_its_table():
+    pdf = ROOT / "examples" / "documents" / "reports" / "fake-memo.pdf"
+    out = run_script("benchmarks/reembed_bench.py", "--pdf", str(pdf), "--page", "1")
+    assert "| first run | 1 | 1 | 100.0% |" in out and "| page 1 changed | 8 | 8 | 100.0% |" in out
+    assert "| unchanged, stored again (as --reprocess) | 8 | 0 | 0.0% |" in out

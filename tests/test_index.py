@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import chromadb
+import pytest
 from click.testing import CliRunner
 
 from conftest import EXAMPLES, free_port, main_command, summary
@@ -187,20 +188,30 @@ def test_unreachable_chroma_server_is_a_config_error(s3, bucket, ingest):
     )
 
 
-def test_dimension_mismatch_is_a_config_error(s3, bucket, ingest, tmp_path):
+@pytest.mark.parametrize(
+    "built_with, refusal",
+    [
+        (
+            {"embedding_model": "some-768-model", "dimension": 768},
+            "holds 768-dimensional vectors from 'some-768-model', but 'all-MiniLM-L6-v2' makes 384-dimensional ones: "
+            "choose another --collection or the collection's model",
+        ),
+        (  # same dimension: its vectors are not comparable (and would be reused for equal texts)
+            {"embedding_model": "paraphrase-MiniLM-L3-v2", "dimension": 384},
+            "holds vectors from 'paraphrase-MiniLM-L3-v2', not 'all-MiniLM-L6-v2': choose another --collection, or "
+            "the collection's --embedding-model",
+        ),
+    ],
+)
+def test_a_collection_of_another_model_is_a_config_error(s3, bucket, ingest, tmp_path, built_with, refusal):
     upload(s3, bucket, ["fake.docx"])
-    chromadb.PersistentClient(path=str(tmp_path / "chroma")).create_collection(
-        "ingest", metadata={"embedding_model": "some-768-model", "dimension": 768}
-    )
+    chromadb.PersistentClient(path=str(tmp_path / "chroma")).create_collection("ingest", metadata=built_with)
 
     result = ingest("--s3-url", f"s3://{bucket}/docs/", vectors=True)
 
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"Error: The Chroma collection 'ingest' at {tmp_path / 'chroma'} holds 768-dimensional vectors from "
-        "'some-768-model', but 'all-MiniLM-L6-v2' makes 384-dimensional ones: choose another --collection or the "
-        "collection's model"
-    )
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"Error: The Chroma collection 'ingest' at {tmp_path / 'chroma'} {refusal}"
     assert not list((tmp_path / "out").rglob("*.json"))
 
 

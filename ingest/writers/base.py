@@ -61,6 +61,9 @@ class VectorIndex(Protocol):
     def replace(self, source: str, records: list[dict], embeddings: list[list[float]]) -> None:
         """Make ``records`` the chunks of ``source``, never holding two versions of a chunk."""
 
+    def vectors(self, sources: list[str]) -> dict[str, list[float]]:
+        """The vectors the collection holds for the chunks of ``sources``, by chunk text."""
+
     def delete(self, source: str) -> None: ...
 
     def query(self, embedding: list[float], k: int) -> list[tuple[str, dict, float]]:

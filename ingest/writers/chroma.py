@@ -99,6 +99,12 @@ class ChromaIndex:
                 f"vectors from {metadata.get('embedding_model')!r}, but {model!r} makes {dimension}-dimensional "
                 "ones: choose another --collection or the collection's model"
             )
+        if create and metadata.get("embedding_model", model) != model:
+            raise ConfigError(
+                f"The Chroma collection {name!r} at {self.cfg.location} holds vectors from "
+                f"{metadata['embedding_model']!r}, not {model!r}: choose another --collection, or the collection's "
+                "--embedding-model"
+            )
 
     def check(self) -> dict[str, IndexedDocument]:
         """What an existing collection holds; nothing, and nothing created, when there is none yet."""
@@ -144,6 +150,24 @@ class ChromaIndex:
         self.retry(
             self.collection.delete, where={"$and": [{"source": source}, {"chunk_index": {"$gte": len(records)}}]}
         )
+
+    def vectors(self, sources: list[str]) -> dict[str, list[float]]:
+        """Read page by page; one query for all of ``sources``."""
+        found: dict[str, list[float]] = {}
+        offset = 0
+        while True:
+            page = self.retry(
+                self.collection.get,
+                where={"source": {"$in": sources}},
+                include=["documents", "embeddings"],
+                limit=self.batch_size,
+                offset=offset,
+            )
+            for text, vector in zip(page["documents"], page["embeddings"], strict=True):
+                found[text] = vector.tolist()
+            if len(page["ids"]) < self.batch_size:
+                return found
+            offset += self.batch_size
 
     def delete(self, source: str) -> None:
         if self.collection is not None:

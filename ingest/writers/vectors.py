@@ -47,11 +47,20 @@ def load(cfg: IndexConfig) -> tuple[Embedder, VectorIndex]:
 def store_vectors(run: RunConfig, documents: list[tuple[DocumentRef, list[dict]]]) -> list[DocumentError | None]:
     """Embed the chunk records of ``documents`` in one pass; then, per document, replace its chunks in the index and
     commit its pending element JSON. Returns each document's error (None when stored): a document whose vectors
-    could not be stored keeps no pending output, so the next run redoes it."""
+    could not be stored keeps no pending output, so the next run redoes it.
+
+    Nothing is embedded twice: a chunk text that the collection already holds for one of these documents (a
+    changed document's unchanged chunks, a ``--reprocess`` with the same model) keeps its vector, and a text that
+    comes more than once in the pass is embedded once. The collection holds one model's vectors (``open`` refuses
+    another), so a text's vector is the same whichever chunk it came from."""
     store, cfg = storage_for(run), run.index
     try:
         embedder, index = load(cfg)
-        vectors = embedder.encode([record["text"] for _, records in documents for record in records])
+        texts = [record["text"] for _, records in documents for record in records]
+        known = index.vectors([ref.source_url for ref, _ in documents])
+        new = [text for text in dict.fromkeys(texts) if text not in known]
+        known.update(zip(new, embedder.encode(new), strict=True))
+        vectors = [known[text] for text in texts]
     except Exception as exc:  # noqa: BLE001 - every document of this pass fails; the caller goes on
         for ref, _ in documents:
             discard_pending(store, ref.rel_path)
