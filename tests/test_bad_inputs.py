@@ -31,7 +31,6 @@ DAMAGED = {
     "issue18986.pdf",
     "poppler-395-0-fuzzed.pdf",
     "issue9105_other.pdf",
-    "issue9418.pdf",
     "poppler-742-0-fuzzed.pdf",
     "poppler-85140-0.pdf",
     "poppler-937-0-fuzzed.pdf",
@@ -97,7 +96,9 @@ def test_the_bad_corpus_in_one_run(s3, bucket, s3_endpoint, tmp_path, corpus):
         "the PDF is encrypted and cannot be opened without its password; ingest does not decrypt PDFs (remove the "
         "password, or --exclude the file)"
     )
-    assert {"good-memo.pdf", "html-in-disguise.pdf", "README", "bomb_giant.pdf"} <= written
+    assert {"good-memo.pdf", "html-in-disguise.pdf", "README", "bomb_giant.pdf", "issue9418.pdf"} <= written
+    rescued = elements_from_json(filename=str(tmp_path / "out" / "issue9418.pdf.json"))  # pdfminer fails on it
+    assert {e.metadata.text_source for e in rescued} == {"pdfium"} and "Revision" in " ".join(e.text for e in rescued)
     disguised = elements_from_json(filename=str(tmp_path / "out" / "html-in-disguise.pdf.json"))
     assert [e.text for e in disguised][:1] == ["Really HTML"]
     assert "bottles of water" in (tmp_path / "out" / "good-memo.pdf.json").read_text()
