@@ -19,9 +19,9 @@ _BATCH = 256
 def batched(texts: Iterable[str]) -> Iterator[None]:
     from unstructured.nlp import tokenize
 
-    stock = tokenize._process
-    distinct = [text for text in dict.fromkeys(map(str, texts)) if len(text) <= tokenize._get_nlp().max_length]
-    docs = dict(zip(distinct, tokenize._get_nlp().pipe(distinct, batch_size=_BATCH), strict=True))
+    stock, nlp = tokenize._process, tokenize._get_nlp()
+    distinct = [text for text in dict.fromkeys(map(str, texts)) if len(text) <= nlp.max_length]
+    docs = dict(zip(distinct, nlp.pipe(distinct, batch_size=_BATCH), strict=True))
 
     def process(text: str):
         doc = docs.get(str(text))
