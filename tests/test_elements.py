@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from unstructured.documents.elements import NarrativeText
 from unstructured.staging.base import elements_from_json
 
+from ingest.config import RunConfig, SourceConfig
 from ingest.models import DocumentRef
 from ingest.writers.elements import (
     chunks_key,
@@ -19,7 +21,7 @@ from ingest.writers.elements import (
     write_chunks,
     write_elements,
 )
-from ingest.writers.storage import LocalStorage
+from ingest.writers.storage import LocalStorage, storage_for
 
 REF = DocumentRef("s3://b/docs/a.txt", "docs/a.txt", "sub/a.txt", "etag1", 12, "2026-01-01T00:00:00+00:00")
 
@@ -66,3 +68,25 @@ def test_pending_output_is_committed_or_discarded_and_removal_takes_every_file(t
 
     remove_outputs(store, REF.rel_path)
     assert list(store.walk()) == []
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request, tmp_path):
+    if request.param == "local":
+        return LocalStorage(tmp_path / "out")
+    endpoint, bucket = request.getfixturevalue("s3_endpoint"), request.getfixturevalue("bucket")
+    cfg = RunConfig(SourceConfig("s3", bucket=bucket, endpoint_url=endpoint), output_dir=f"s3://{bucket}/out/")
+    return storage_for(cfg)
+
+
+def test_a_document_committed_by_two_copies_of_its_task_is_in_place_once(storage):
+    """A broker restart sends a running task again: both copies write the same pending output and commit it."""
+    out = output_key(REF.rel_path)
+    write_elements(storage, pending_key(out), [NarrativeText("x")], REF, "cfg1")
+    commit(storage, REF.rel_path)
+    commit(storage, REF.rel_path)  # the second copy finds it moved
+    assert staleness(storage, out, REF, "cfg1") is None and not storage.exists(pending_key(out))
+
+    remove_outputs(storage, REF.rel_path)
+    with pytest.raises(Exception):  # noqa: B017,PT011 - nothing pending and nothing in place: a real failure
+        commit(storage, REF.rel_path)

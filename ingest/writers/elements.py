@@ -72,9 +72,16 @@ def read_part(store: Storage, folder: str, pages: tuple[int, int]) -> list:
 
 
 def commit(store: Storage, rel_path: str) -> None:
-    """Move a document's pending element JSON into place: its vectors are stored."""
+    """Move a document's pending element JSON into place: its vectors are stored. A task sent again while its
+    first copy still runs (a broker restart) writes the same output; when the other copy moved it first, the
+    output is in place and this is done."""
     key = output_key(rel_path)
-    store.move(pending_key(key), key)
+    pending = pending_key(key)
+    try:
+        store.move(pending, key)
+    except Exception:
+        if store.exists(pending) or not store.exists(key):
+            raise
 
 
 def discard_pending(store: Storage, rel_path: str) -> None:
