@@ -139,15 +139,16 @@ def status(output_dir: str, state_path: Path | None = None, failed_only: bool = 
 
 
 def query(text: str, cfg: IndexConfig, k: int = 5, model: str | None = None) -> list[tuple[str, dict, float]]:
-    """``(text, metadata, distance)`` of the ``k`` chunks nearest to ``text``, embedded with ``model`` or else with
-    the model the collection was built with."""
-    from ingest.embedding import Embedder
+    """``(text, metadata, distance)`` of the ``k`` chunks nearest to ``text``, embedded as the collection's vectors
+    were (model and backend), or else with ``model``."""
+    from ingest.embedding import made_by, make_embedder
     from ingest.writers import make_index
 
     index = make_index(cfg)
     index.open(cfg.model, 0, create=False)
     built_with = index.metadata
-    embedder = Embedder(model or built_with.get("embedding_model", cfg.model), cfg.device)
+    name, backend = made_by(built_with.get("embedding_model", cfg.model))
+    embedder = make_embedder(model or name, cfg.device, "torch" if model else backend)
     if built_with.get("dimension", embedder.dimension) != embedder.dimension:
         raise ConfigError(
             f"The collection {cfg.collection!r} holds {built_with['dimension']}-dimensional vectors; "

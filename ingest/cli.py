@@ -179,6 +179,7 @@ def _run_settings(flags: dict) -> tuple[RunConfig, RunOptions]:
             flags["chroma_port"],
             flags["collection"],
             flags["retries"],
+            backend=flags["embedding_backend"],
         ),
         sync_deletes=flags["sync_deletes"],
         max_attempts=flags["max_attempts"],

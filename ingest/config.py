@@ -18,8 +18,13 @@ OUTPUT_FORMAT = 2  # 2: PDF elements checked against the text layer (text_source
 DEFAULT_QUEUE = "ingest"  # the Celery queue of `ingest worker` and `ingest --executor celery`
 
 
+def cache_dir() -> Path:
+    """This user's cache of ingest (downloads, the ledgers of S3 outputs, built models)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ingest"
+
+
 def default_download_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ingest" / "downloads"
+    return cache_dir() / "downloads"
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class IndexConfig:
     collection: str = "ingest"
     retries: int = 5  # of a write to a Chroma server that is down or overloaded
     store: str = "chroma"
+    backend: str = "auto"  # a key of embedding.BACKENDS
 
     @property
     def location(self) -> str:
@@ -152,4 +158,6 @@ class RunConfig:
             settings["chunk"] = asdict(self.chunk)
         if self.index.enabled:
             settings["embedding_model"] = self.index.model
+            if self.index.backend in ("bf16", "onnx-int8"):  # other vectors (auto's choice is kept by the index)
+                settings["embedding_backend"] = self.index.backend
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]

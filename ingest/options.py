@@ -303,6 +303,18 @@ processing_options = bundle(
         show_default=True,
         help="Texts per forward pass of the model.",
     ),
+    option(
+        "--embedding-backend",
+        type=click.Choice(["auto", "torch", "bf16", "onnx", "onnx-int8"]),
+        default="auto",
+        show_default=True,
+        help="How the model computes: torch (fp32, sentence-transformers); bf16 (torch autocast: fast only on a CPU "
+        "with AMX or AVX-512 BF16, slow elsewhere); onnx (onnxruntime, fused attention, the same vectors as "
+        "torch); onnx-int8 (int8 weights: faster on any CPU, vectors slightly moved, see the README's numbers). "
+        "The ONNX models are built from the local model once, into ~/.cache/ingest/onnx/. auto: bf16 where the "
+        "CPU has it, else torch. A collection keeps one kind of vectors: bf16 and int8 ones are refused in a "
+        "collection of fp32 ones, and the other way round.",
+    ),
     option("--no-vectors", is_flag=True, help="Skip embedding and the vector index (element JSON and chunks only)."),
 )
 

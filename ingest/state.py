@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ingest.config import cache_dir
 from ingest.models import DocumentResult, RunSummary
 
 SCHEMA = """
@@ -60,8 +60,7 @@ def state_dir(output_dir: str) -> Path:
     (so the lock keeps out only runs on this machine)."""
     if not str(output_dir).startswith("s3://"):
         return Path(output_dir) / ".ingest"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "ingest" / "state" / hashlib.sha256(str(output_dir).encode()).hexdigest()[:16]
+    return cache_dir() / "state" / hashlib.sha256(str(output_dir).encode()).hexdigest()[:16]
 
 
 def ledger_path(output_dir: str, state_path: Path | None = None) -> Path:

@@ -199,7 +199,8 @@ def test_unreachable_chroma_server_is_a_config_error(s3, bucket, ingest):
         (  # same dimension: its vectors are not comparable (and would be reused for equal texts)
             {"embedding_model": "paraphrase-MiniLM-L3-v2", "dimension": 384},
             "holds vectors from 'paraphrase-MiniLM-L3-v2', not 'all-MiniLM-L6-v2': choose another --collection, or "
-            "the collection's --embedding-model",
+            "the collection's --embedding-model and --embedding-backend (a name ending in (bf16) or (int8) is that "
+            "backend's)",
         ),
     ],
 )

@@ -11,7 +11,7 @@ import chromadb
 from ingest.config import IndexConfig, RunConfig, SourceConfig
 from ingest.models import DocumentRef, Task
 from ingest.pipeline import run_task
-from ingest.writers.vectors import embedder_for, store_vectors
+from ingest.writers.vectors import load, store_vectors
 
 
 def sections(edited: int = -1, count: int = 30) -> str:
@@ -35,7 +35,7 @@ def store(path: Path, cfg: RunConfig) -> tuple[int, int]:
         datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
     )
     result = run_task(Task(ref), cfg)
-    embedder = embedder_for(cfg.index.model, cfg.index.device, cfg.index.batch_size)
+    embedder = load(cfg.index)[0]
     before = embedder.encoded
     assert store_vectors(cfg, [(ref, result.records)]) == [None]
     return len(result.records), embedder.encoded - before
@@ -67,6 +67,6 @@ def test_a_changed_document_re_embeds_only_its_changed_chunks(tmp_path):
     collection = chromadb.PersistentClient(path=str(tmp_path / "chroma")).get_collection(cfg.index.collection)
     stored = collection.get(include=["documents", "embeddings"])
     assert len(stored["ids"]) == chunks
-    fresh = embedder_for(cfg.index.model, cfg.index.device, cfg.index.batch_size).encode(stored["documents"])
+    fresh = load(cfg.index)[0].encode(stored["documents"])
     for kept, again in zip(stored["embeddings"], fresh, strict=True):  # the kept vectors are the texts' own
         assert sum(a * b for a, b in zip(kept, again, strict=True)) > 0.999

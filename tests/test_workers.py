@@ -108,7 +108,7 @@ def test_workers_start_from_a_process_without_torch_and_torch_still_loads_after(
 import sys
 from pathlib import Path
 from ingest.config import PartitionConfig
-from ingest.embedding import Embedder
+from ingest.embedding import make_embedder
 from ingest.partition import check_prerequisites, partition_file
 
 check_prerequisites(PartitionConfig(strategy="fast"), ["fake-memo.pdf"])
@@ -117,7 +117,7 @@ done = partition_file(Path({str(EXAMPLES / "reports" / "fake-memo.pdf")!r}), "fa
                                  PartitionConfig(strategy="fast"))
 elements, pages = done.elements, done.pages
 print(len(elements), pages, sorted({{element.category for element in elements}}))
-print(len(Embedder("all-MiniLM-L6-v2").encode([elements[0].text])[0]), "torch" in sys.modules)
+print(len(make_embedder("all-MiniLM-L6-v2").encode([elements[0].text])[0]), "torch" in sys.modules)
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
 

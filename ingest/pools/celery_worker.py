@@ -78,7 +78,7 @@ def _load(**_) -> None:
     model are loaded by ``ingest worker`` before the processes fork, as for the local pool; the collection is
     opened by the first task, whose settings name it)."""
     use_threads((os.cpu_count() or 1) // settings.concurrency)
-    embedder_for(settings.embedding_model, settings.embedding_device, IndexConfig.batch_size)
+    embedder_for(settings.embedding_model, settings.embedding_device, IndexConfig.backend, IndexConfig.batch_size)
 
 
 @signals.after_setup_logger.connect

@@ -103,7 +103,7 @@ class ChromaIndex:
             raise ConfigError(
                 f"The Chroma collection {name!r} at {self.cfg.location} holds vectors from "
                 f"{metadata['embedding_model']!r}, not {model!r}: choose another --collection, or the collection's "
-                "--embedding-model"
+                "--embedding-model and --embedding-backend (a name ending in (bf16) or (int8) is that backend's)"
             )
 
     def check(self) -> dict[str, IndexedDocument]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ingest.config import IndexConfig, RunConfig
-from ingest.embedding import Embedder
+from ingest.embedding import Embedder, make_embedder, vectors_of
 from ingest.errors import DocumentError
 from ingest.models import DocumentRef
 from ingest.writers import make_index
@@ -26,22 +26,22 @@ def vector_index(cfg: IndexConfig) -> VectorIndex:
 
 
 @lru_cache(maxsize=2)
-def embedder_for(model: str, device: str, batch_size: int) -> Embedder:
+def embedder_for(model: str, device: str, backend: str, batch_size: int) -> Embedder:
     """This process's embedding model (loaded once)."""
-    return Embedder(model, device, batch_size)
+    return make_embedder(model, device, backend, batch_size)
 
 
 @lru_cache(maxsize=2)
-def _opened(cfg: IndexConfig, dimension: int) -> VectorIndex:
+def _opened(cfg: IndexConfig, vectors: str, dimension: int) -> VectorIndex:
     index = vector_index(cfg)
-    index.open(cfg.model, dimension)
+    index.open(vectors, dimension)
     return index
 
 
 def load(cfg: IndexConfig) -> tuple[Embedder, VectorIndex]:
     """The embedding model and the open collection, loaded once per process; ConfigError when either cannot be."""
-    embedder = embedder_for(cfg.model, cfg.device, cfg.batch_size)
-    return embedder, _opened(cfg, embedder.dimension)
+    embedder = embedder_for(cfg.model, cfg.device, cfg.backend, cfg.batch_size)
+    return embedder, _opened(cfg, vectors_of(cfg.model, embedder.backend), embedder.dimension)
 
 
 def store_vectors(run: RunConfig, documents: list[tuple[DocumentRef, list[dict]]]) -> list[DocumentError | None]:
