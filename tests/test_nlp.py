@@ -1,4 +1,4 @@
-"""The batched spaCy calls give what stock unstructured gives, text by text, on a real PDF's blocks."""
+"""The batched spaCy calls, and spaCy on numpy's BLAS, give what stock unstructured gives, on real PDFs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from unstructured.nlp import tokenize
 from unstructured.partition.text import element_from_text
 
 from conftest import EXAMPLES
-from ingest.partition.nlp import batched
+from ingest.partition.nlp import batched, set_ops, use_numpy_blas
 from ingest.partition.text_layer import elements_from_pages
 
 PAPER = EXAMPLES / "reports" / "layout-parser-paper-fast.pdf"
@@ -42,6 +42,29 @@ def test_batched_classification_equals_stock():
     assert ours == stock
 
 
+def fast_elements(path) -> list[tuple]:
+    from unstructured.partition.pdf import partition_pdf
+
+    forget()
+    elements = partition_pdf(str(path), strategy="fast", languages=["eng"])
+    return [(e.category, e.text, e.metadata.page_number, e.metadata.coordinates.points) for e in elements]
+
+
+@pytest.mark.parametrize("name", ["reports/layout-parser-paper-fast.pdf", "reports/fake-memo.pdf"])
+def test_spacy_on_numpys_blas_gives_stocks_elements(name):
+    from thinc.api import NumpyOps
+    from threadpoolctl import threadpool_info
+
+    nlp = tokenize._get_nlp()
+    set_ops(nlp, NumpyOps())  # stock: thinc's default, blis
+    stock = fast_elements(EXAMPLES / name)
+    use_numpy_blas(nlp)
+    assert fast_elements(EXAMPLES / name) == stock and len(stock) > 4
+    assert {type(layer.ops).__name__ for _, pipe in nlp.pipeline for layer in pipe.model.walk()} == {"NumpyOps"}
+    assert not any(layer.ops.use_blis for _, pipe in nlp.pipeline for layer in pipe.model.walk())
+    assert {pool["num_threads"] for pool in threadpool_info() if pool["internal_api"] == "openblas"} == {1}
+
+
 def test_texts_not_given_run_as_before_and_the_patch_is_undone():
     stock = tokenize._process
     forget()
@@ -63,3 +86,14 @@ def test_batched_classification_equals_stock_on_a_long_german_pdf(corpus):
     forget()
     with batched(texts):
         assert classified(texts) == stock
+
+
+@pytest.mark.slow
+def test_spacy_on_numpys_blas_gives_stocks_elements_on_a_long_paper(corpus):
+    from thinc.api import NumpyOps
+
+    nlp = tokenize._get_nlp()
+    set_ops(nlp, NumpyOps())
+    stock = fast_elements(corpus / "pdf" / "multi-column.pdf")
+    use_numpy_blas(nlp)
+    assert fast_elements(corpus / "pdf" / "multi-column.pdf") == stock and len(stock) > 300

@@ -52,7 +52,9 @@ def check_prerequisites(cfg: PartitionConfig, keys: Iterable[str] | None = None)
         ) from None
     from unstructured.nlp.tokenize import _get_nlp
 
-    _get_nlp()  # unstructured's cached copy, loaded once here and inherited by forked workers
+    from ingest.partition.nlp import use_numpy_blas
+
+    use_numpy_blas(_get_nlp())  # unstructured's cached copy, loaded once here and inherited by forked workers
     for module in _partitioners(keys):  # imported once here, inherited by workers
         importlib.import_module(module)
 
