@@ -31,6 +31,7 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/partition_bench.py
 	$(BIN)/python benchmarks/embed_bench.py
+	$(BIN)/python benchmarks/fast_bench.py
 	$(BIN)/python benchmarks/coverage_bench.py
 	$(BIN)/python benchmarks/reembed_bench.py
 

@@ -26,7 +26,7 @@ from ingest.config import IndexConfig, PartitionConfig, RunConfig, SourceConfig 
 from ingest.models import DocumentRef, Task  # noqa: E402
 from ingest.partition import check_prerequisites  # noqa: E402
 from ingest.pipeline import run_task  # noqa: E402
-from ingest.writers.vectors import embedder_for, store_vectors  # noqa: E402
+from ingest.writers.vectors import load, store_vectors  # noqa: E402
 
 OTHER_PAGE = ROOT / "examples" / "documents" / "reports" / "layout-parser-paper-fast.pdf"
 
@@ -55,7 +55,7 @@ def stored(path: Path, cfg: RunConfig) -> tuple[int, int, float]:
     modified = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat()
     ref = DocumentRef(str(path), path.name, path.name, version, stat.st_size, modified)
     result = run_task(Task(ref), cfg)
-    embedder = embedder_for(cfg.index.model, cfg.index.device, cfg.index.batch_size)
+    embedder = load(cfg.index)[0]
     before, started = embedder.encoded, time.perf_counter()
     errors = store_vectors(cfg, [(ref, result.records)])
     if errors != [None]:

@@ -69,3 +69,10 @@ def test_reembedding_benchmark_prints_its_table():
     out = run_script("benchmarks/reembed_bench.py", "--pdf", str(pdf), "--page", "1")
     assert "| first run | 1 | 1 | 100.0% |" in out and "| page 1 changed | 8 | 8 | 100.0% |" in out
     assert "| unchanged, stored again (as --reprocess) | 8 | 0 | 0.0% |" in out
+
+
+@pytest.mark.slow
+def test_fast_partition_benchmark_prints_its_table(corpus):
+    out = run_script("benchmarks/fast_bench.py", "--limit", "3", "--repeat", "1")
+    assert "| ingest `fast` (spaCy on numpy's BLAS) |" in out and "| pypdfium2 text extraction (floor) |" in out
+    assert "elements identical to stock fast: " in out and "(1.0000)" in out

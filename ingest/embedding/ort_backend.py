@@ -10,6 +10,9 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ingest.config import cache_dir
@@ -78,6 +81,20 @@ def _build(folder: Path, names: list[str], target: Path) -> None:
     )
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter's tracing warnings and the quantizer's advice (on the root logger) kept off a user's terminal."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def built_models(folder: Path, names: list[str]) -> Path:
     """The folder of the model's ONNX files, built on first use (a minute at most) and then reused; processes
     that build it at once each build their own copy and the first in place wins."""
@@ -88,7 +105,8 @@ def built_models(folder: Path, names: list[str]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:
-        _build(folder, names, work)
+        with _quiet():
+            _build(folder, names, work)
         os.replace(work, target)
     except OSError:
         if not (target / "model-int8.onnx").is_file():

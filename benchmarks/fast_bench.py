@@ -1,0 +1,143 @@
+"""Partitioning PDFs: stock unstructured `fast` against ingest's `fast` (spaCy on numpy's BLAS), the text-layer path,
+and pypdfium2's bare text extraction (the floor), in one process, file by file, alternating.
+
+    python benchmarks/fast_bench.py                  # ../shared/corpus/pdf without its two longest PDFs
+    python benchmarks/fast_bench.py --limit 3 --repeat 1   # a smoke run
+
+Element agreement is against stock `fast`, element by element in order: the same category, text, page and
+coordinates. Text-layer path: every page with text read by `ingest/partition/text_layer.py` (its elements are what
+ingest makes for pages that `fast` loses); its coverage of the text layer, and the character similarity of each page's
+text to stock `fast`'s text of the same page (pages where both have text), as shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ingest.config import PartitionConfig  # noqa: E402
+from ingest.partition import check_prerequisites  # noqa: E402
+from ingest.partition.coverage import characters, measure  # noqa: E402
+from ingest.partition.nlp import set_ops, use_numpy_blas  # noqa: E402
+from ingest.partition.text_layer import elements_from_pages, page_texts  # noqa: E402
+
+
+def forget() -> None:
+    """unstructured's per-text caches emptied, so that every run classifies its texts itself."""
+    from unstructured.nlp import tokenize
+
+    for cached in (tokenize._process_cached, tokenize.word_tokenize, tokenize.pos_tag, tokenize._tokenize_for_cache):
+        cached.cache_clear()
+
+
+def timed(run) -> tuple[float, list]:
+    forget()
+    started = time.perf_counter()
+    result = run()
+    return time.perf_counter() - started, result
+
+
+def fast(path: Path) -> list:
+    from unstructured.partition.pdf import partition_pdf
+
+    return partition_pdf(str(path), strategy="fast", languages=["eng"])
+
+
+def same(a, b) -> bool:
+    return (a.category, a.text, a.metadata.page_number, a.metadata.coordinates.points) == (
+        b.category,
+        b.text,
+        b.metadata.page_number,
+        b.metadata.coordinates.points,
+    )
+
+
+def similarity(stock: list, ours: list, pages: int) -> tuple[float, int]:
+    """Mean character similarity of each page's text, over pages where both have text."""
+    from rapidfuzz import fuzz
+
+    def by_page(elements):
+        texts = [[] for _ in range(pages)]
+        for element in elements:
+            texts[(element.metadata.page_number or 1) - 1].append(element.text)
+        return [" ".join(" ".join(page).split()) for page in texts]
+
+    pairs = [(a, b) for a, b in zip(by_page(stock), by_page(ours), strict=True) if a and b]
+    return sum(fuzz.ratio(a, b) / 100 for a, b in pairs), len(pairs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus" / "pdf")
+    parser.add_argument("--limit", type=int, default=0, help="only the N smallest PDFs")
+    parser.add_argument("--keep-longest", action="store_true", help="keep the two longest PDFs")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    check_prerequisites(PartitionConfig(strategy="fast"))
+    from thinc.api import NumpyOps
+    from unstructured.nlp.tokenize import _get_nlp
+
+    nlp = _get_nlp()
+    pdfs = sorted(args.corpus.glob("*.pdf"), key=lambda p: p.stat().st_size)
+    layers = {path: page_texts(path) for path in pdfs}
+    pdfs = [path for path in pdfs if layers[path] and any(map(characters, layers[path]))]
+    if not args.keep_longest:
+        pdfs = sorted(pdfs, key=lambda p: len(layers[p]))[:-2]
+    pdfs = pdfs[: args.limit] if args.limit else pdfs
+    pages = sum(len(layers[path]) for path in pdfs)
+    fast(pdfs[0])  # first-call costs (imports, caches) paid before any clock
+    elements_from_pages(pdfs[0], [1], pdfs[0].name, ["eng"])
+    totals = {name: [0.0] * args.repeat for name in ("stock", "ours", "text", "floor")}
+    agree = elements = sim = sim_pages = kept = layer_chars = 0
+    stock = ours = []
+    for path in pdfs:
+        numbers = [n for n, text in enumerate(layers[path], 1) if characters(text)]
+        for round_ in range(args.repeat):
+            for side in ("stock", "ours") if round_ % 2 == 0 else ("ours", "stock"):
+                if side == "stock":
+                    set_ops(nlp, NumpyOps())  # thinc's default: blis
+                else:
+                    use_numpy_blas(nlp)
+                seconds, found = timed(lambda: fast(path))  # noqa: B023 - called at once
+                totals[side][round_] += seconds
+                stock, ours = (found, ours) if side == "stock" else (stock, found)
+            seconds, text = timed(lambda: elements_from_pages(path, numbers, path.name, ["eng"]))  # noqa: B023
+            totals["text"][round_] += seconds
+            seconds, _ = timed(lambda: page_texts(path))  # noqa: B023
+            totals["floor"][round_] += seconds
+        elements += len(stock)
+        agree += sum(map(same, stock, ours)) if len(stock) == len(ours) else 0
+        if stock:
+            share, count = similarity(stock, text, len(layers[path]))
+            sim, sim_pages = sim + share, sim_pages + count
+        coverage = measure(layers[path], text)
+        kept, layer_chars = kept + sum(p.kept for p in coverage), layer_chars + sum(p.layer for p in coverage)
+
+    print(f"{len(pdfs)} PDFs with a text layer, {pages} pages, one process, {args.repeat} alternating runs\n")
+    print("| path | seconds (min-max) | pages/s (best) | x stock fast |")
+    print("|---|---|---|---|")
+    labels = {
+        "stock": "stock `partition_pdf(strategy='fast')`",
+        "ours": "ingest `fast` (spaCy on numpy's BLAS)",
+        "text": "text-layer path (`elements_from_pages`)",
+        "floor": "pypdfium2 text extraction (floor)",
+    }
+    for name, seconds in totals.items():
+        rate = pages / min(seconds)
+        print(
+            f"| {labels[name]} | {min(seconds):.2f}-{max(seconds):.2f} | {rate:.1f} | "
+            f"{min(totals['stock']) / min(seconds):.2f} |"
+        )
+    print(f"\nelements identical to stock fast: {agree} of {elements} ({agree / max(elements, 1):.4f})")
+    print(f"text-layer path: coverage {kept / max(layer_chars, 1):.4f}, ", end="")
+    print(f"character similarity to fast per page {sim / max(sim_pages, 1):.4f} over {sim_pages} pages")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
