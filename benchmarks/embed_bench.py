@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest.config import DEFAULT_EMBEDDING_MODEL, IndexConfig, RunConfig, SourceConfig  # noqa: E402
-from ingest.embedding import BACKENDS, cpu_flags, make_embedder, model_location, use_threads  # noqa: E402
+from ingest.embedding import BACKENDS, make_embedder, model_location, native_bf16, use_threads  # noqa: E402
 from ingest.models import DocumentRef  # noqa: E402
 from ingest.pools.index_writer import IndexWriter  # noqa: E402
 from ingest.writers.elements import output_key, pending_key  # noqa: E402
@@ -152,7 +152,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     use_threads(os.cpu_count() or 1)
-    backends = [name for name in BACKENDS[1:] if name != "bf16" or cpu_flags() & {"amx_bf16", "avx512_bf16"}]
+    backends = [name for name in BACKENDS[1:] if name != "bf16" or native_bf16()]
     with tempfile.TemporaryDirectory() as tmp:
         documents = make_chunks(args.corpus.resolve(), args.limit, args.per_document, Path(tmp))
         if not documents:

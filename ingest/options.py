@@ -18,6 +18,7 @@ from ingest.config import (
     Limits,
     default_download_dir,
 )
+from ingest.embedding import BACKENDS
 from ingest.redact import redact_url
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
@@ -305,7 +306,7 @@ processing_options = bundle(
     ),
     option(
         "--embedding-backend",
-        type=click.Choice(["auto", "torch", "bf16", "onnx", "onnx-int8"]),
+        type=click.Choice(BACKENDS),
         default="auto",
         show_default=True,
         help="How the model computes: torch (fp32, sentence-transformers); bf16 (torch autocast: fast only on a CPU "

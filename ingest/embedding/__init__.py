@@ -56,13 +56,14 @@ def made_by(vectors: str) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (its flags in /proc/cpuinfo; False where there is none)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return frozenset()
+        return False
     flags = next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags")), "")
-    return frozenset(flags.split())
+    return bool(set(flags.split()) & set(_NATIVE_BF16))
 
 
 def resolve_device(device: str) -> str:
@@ -80,7 +81,7 @@ def resolve_backend(backend: str, device: str) -> str:
     torch fp32 (on a CPU without it, onnx-int8 is 1.5x faster but moves neighbours: opt in)."""
     if backend != "auto":
         return backend
-    if resolve_device(device) == "cpu" and cpu_flags() & set(_NATIVE_BF16):
+    if resolve_device(device) == "cpu" and native_bf16():
         return "bf16"
     return "torch"
 
