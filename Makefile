@@ -3,7 +3,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1 redis-server
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1 redis-server rabbitmq-server
 export DO_NOT_TRACK=true
 export ANONYMIZED_TELEMETRY=False
 export HF_HUB_OFFLINE=1
@@ -35,15 +35,17 @@ bench: install
 	$(BIN)/python benchmarks/coverage_bench.py
 	$(BIN)/python benchmarks/reembed_bench.py
 
-# OCR, PDF rendering and the Celery tests' broker come from Debian's packages; installed only when missing. The
-# tests start their own redis-server: the one the package starts on installing is stopped.
+# OCR, PDF rendering and the Celery tests' brokers come from Debian's packages; installed only when missing. The
+# tests start their own redis-server and rabbitmq-server: the ones the packages start on installing are stopped.
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	  case "$$missing" in *redis-server*) $$SUDO service redis-server stop >/dev/null 2>&1 || true;; esac; \
+	  for service in redis-server rabbitmq-server; do \
+	    case "$$missing" in *$$service*) $$SUDO service $$service stop >/dev/null 2>&1 || true;; esac; \
+	  done; \
 	fi
 
 install: system-deps $(VENV)/.installed

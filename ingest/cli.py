@@ -42,7 +42,7 @@ from ingest.errors import ConfigError  # noqa: E402
 from ingest.lock import LockHeld  # noqa: E402
 from ingest.options import (  # noqa: E402
     bookkeeping_options,
-    broker_option,
+    broker_options,
     embedding_device_option,
     executor_options,
     index_options,
@@ -189,7 +189,13 @@ def _run_settings(flags: dict) -> tuple[RunConfig, RunOptions]:
     )
     broker = None
     if flags["executor"] == "celery":
-        broker = BrokerConfig(flags["broker_url"], flags["queue"], flags["broker_patience"], flags["shared_folders"])
+        broker = BrokerConfig(
+            flags["broker_url"],
+            flags["queue"],
+            flags["broker_patience"],
+            flags["shared_folders"],
+            flags["result_backend"],
+        )
     webhooks = WebhookConfig(flags["webhook_url"], flags["webhook_secret"] or "") if flags["webhook_url"] else None
     return cfg, RunOptions(broker, webhooks, flags["state_path"], flags["wait_lock"], _arguments(flags))
 
@@ -202,6 +208,7 @@ def _arguments(flags: dict) -> dict:
         webhook_url=[redact_url(url) for url in flags["webhook_url"]],
         webhook_secret="***" if flags["webhook_secret"] else None,
         broker_url=redact_url(flags["broker_url"]),
+        result_backend=redact_url(flags["result_backend"]),
     )
     return arguments
 
@@ -298,7 +305,7 @@ def status(structured_output_dir, state_path, failed_only, as_json, runs):
 
 
 @cli.command()
-@broker_option
+@broker_options
 @option(
     "--concurrency",
     type=click.IntRange(min=1),
@@ -312,13 +319,22 @@ def status(structured_output_dir, state_path, failed_only, as_json, runs):
     show_default=True,
     help="Comma-separated queues to take tasks from (the driver's --queue).",
 )
+@click.option(
+    "-n",
+    "--hostname",
+    metavar="NAME@HOST",
+    help="The worker's node name, as Celery's own -n. Default: ingest-<pid>@<this host>, so several workers on "
+    "one host answer apart.",
+)
 @worker_options
 @embedding_device_option
 @verbose_option
 def worker(
     broker_url,
+    result_backend,
     concurrency,
     queues,
+    hostname,
     download_dir,
     max_memory,
     max_tasks_per_worker,
@@ -326,25 +342,27 @@ def worker(
     embedding_device,
     verbose,
 ):
-    """Take documents from a Redis broker and process them (partition, chunk, embed, write) for drivers started
-    with --executor celery, on this machine or others. Stop it with Ctrl-C or SIGTERM: the document in hand is
-    finished first; a worker killed outright leaves its document to another worker. (The per-document time limit
-    is the driver's --doc-timeout.)
+    """Take documents from a Redis or RabbitMQ broker and process them (partition, chunk, embed, write) for
+    drivers started with --executor celery, on this machine or others. Stop it with Ctrl-C or SIGTERM: the
+    document in hand is finished first; a worker killed outright leaves its document to another worker. (The
+    per-document time limit is the driver's --doc-timeout.)
 
     \b
     Example:
         ingest worker --broker-url redis://queue-host:6379/0 --concurrency 4
+        ingest worker --broker-url amqp://ingest:PASSWORD@queue-host:5672// --concurrency 4
     """
     from ingest.pools.celery_worker import WorkerSettings, start_worker
 
     _configure_logging(verbose)
     if not broker_url:
-        raise click.UsageError("give --broker-url (or INGEST_BROKER_URL): the Redis server of the driver")
+        raise click.UsageError("give --broker-url (or INGEST_BROKER_URL): the driver's Redis or RabbitMQ broker")
     settings = WorkerSettings(download_dir.absolute(), embedding_model, embedding_device, concurrency)
     limits = Limits(max_memory_mb=max_memory, max_tasks_per_worker=max_tasks_per_worker)
     loglevel = "DEBUG" if verbose >= 2 else "INFO" if verbose else "WARNING"
     try:
-        start_worker(broker_url, settings, tuple(q for q in queues.split(",") if q), limits, loglevel)
+        queue_names = tuple(q for q in queues.split(",") if q)
+        start_worker(broker_url, result_backend, settings, queue_names, limits, loglevel, hostname)
     except ConfigError as exc:
         raise config_error(exc) from None
 

@@ -98,13 +98,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    """The Redis broker of Celery workers (``--executor celery``). Never part of RunConfig, which travels to the
-    workers: the URL may hold a password."""
+    """The broker of Celery workers (``--executor celery``) and the store of their results. Never part of
+    RunConfig, which travels to the workers: the URLs may hold passwords."""
 
     url: str = field(repr=False)
     queue: str = DEFAULT_QUEUE
     patience: float = 120.0  # seconds the broker may be away before the run stops
     shared_folders: bool = False  # every worker sees the run's local folders at the same paths
+    results: str | None = field(default=None, repr=False)  # --result-backend; None: the broker's default
 
 
 @dataclass(frozen=True)

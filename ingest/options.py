@@ -19,6 +19,7 @@ from ingest.config import (
     default_download_dir,
 )
 from ingest.embedding import BACKENDS
+from ingest.pools.brokers import BROKER_SCHEMES, RESULT_SCHEMES
 from ingest.redact import redact_url
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
@@ -56,10 +57,13 @@ class OutputDir(click.ParamType):
         return value
 
 
-def _redis_url(ctx, param, value):
-    if value and not value.startswith(("redis://", "rediss://")):
-        raise click.BadParameter(f"{redact_url(value)!r} is not a redis:// URL")
-    return value
+def _url_of(*schemes: str):
+    def check(ctx, param, value):
+        if value and not value.startswith(schemes):
+            raise click.BadParameter(f"{redact_url(value)!r} is not a {' or '.join(schemes)} URL")
+        return value
+
+    return check
 
 
 def option(*names: str, **settings):
@@ -165,12 +169,22 @@ worker_options = bundle(
     embedding_model_option,
 )
 
-broker_option = option(
-    "--broker-url",
-    callback=_redis_url,
-    metavar="redis://[:PASSWORD@]HOST:PORT/DB",
-    help="The Redis server that carries tasks to Celery workers and their results back (prefer the environment "
-    "variable when it holds a password; it is never logged).",
+broker_options = bundle(
+    option(
+        "--broker-url",
+        callback=_url_of(*BROKER_SCHEMES),
+        metavar="redis://[:PASSWORD@]HOST:PORT/DB | amqp://USER:PASSWORD@HOST:PORT/VHOST",
+        help="The Redis server or RabbitMQ broker that carries tasks to Celery workers (prefer the environment "
+        "variable when it holds a password; it is never logged).",
+    ),
+    option(
+        "--result-backend",
+        callback=_url_of(*RESULT_SCHEMES),
+        metavar="rpc:// | redis://...",
+        help="Where workers leave their results for the driver; the same on the driver and its workers. Default: "
+        "the broker's own Redis for a redis:// broker; rpc:// (messages back over RabbitMQ, to a durable queue "
+        "of the driver's) for an amqp:// one, which may also use a redis:// store.",
+    ),
 )
 
 source_options = bundle(
@@ -371,7 +385,7 @@ executor_options = bundle(
         "an s3:// --structured-output-dir or --shared-folders, and the vectors --chroma-host (or "
         "--no-vectors).",
     ),
-    broker_option,
+    broker_options,
     option(
         "--queue",
         default=DEFAULT_QUEUE,

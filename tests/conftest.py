@@ -16,6 +16,7 @@ from pathlib import Path
 
 import boto3
 import chromadb
+import kombu
 import pytest
 import redis
 import requests
@@ -304,10 +305,79 @@ class RedisServer:
         return redis.Redis(port=self.port, password=REDIS_PASSWORD)
 
 
+RABBIT_PASSWORD = "rabbit-test-password-0000"
+
+
+class RabbitServer:
+    """rabbitmq-server from Debian's package as a node of its own on 127.0.0.1 (its name, ports, data folder and
+    Erlang cookie under ``folder``): durable queues and persistent messages survive its restart."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port, self.process = folder / "rabbitmq", free_port(), None
+        self.folder.mkdir(exist_ok=True)
+        self.url = f"amqp://ingest:{RABBIT_PASSWORD}@127.0.0.1:{self.port}//"
+        (self.folder / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\ndefault_user = ingest\ndefault_pass = {RABBIT_PASSWORD}\n"
+        )
+        (self.folder / "enabled_plugins").write_text("[].\n")
+        self.env = {
+            **os.environ,
+            "HOME": str(self.folder),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODENAME": f"ingest-test-{self.port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.folder / "log"),
+            "RABBITMQ_CONFIG_FILE": str(self.folder / "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.folder / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.folder / "pid"),
+        }
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["/usr/lib/rabbitmq/bin/rabbitmq-server"],
+            env=self.env,
+            stdout=(self.folder / "server.log").open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with kombu.Connection(self.url, connect_timeout=1) as connection:
+                    connection.connect()
+                return
+            except OSError:
+                assert self.process.poll() is None, (self.folder / "server.log").read_text()
+                time.sleep(0.2)
+        raise RuntimeError(f"rabbitmq-server did not start: see {self.folder}")
+
+    def stop(self) -> None:
+        """Stops the node as its service does (SIGTERM), waiting for it to be gone."""
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        while subprocess.run(["pgrep", "-f", self.env["RABBITMQ_NODENAME"]], capture_output=True).returncode == 0:
+            time.sleep(0.2)  # the Erlang VM outlives the script that started it by a moment
+
+
 class Worker:
     """`ingest worker` as a user starts it, with the test-only fault hook on its PYTHONPATH."""
 
-    def __init__(self, url: str, folder: Path, fault: str | None = None, concurrency: int = 2, env: dict | None = None):
+    def __init__(
+        self,
+        url: str,
+        folder: Path,
+        fault: str | None = None,
+        concurrency: int = 2,
+        env: dict | None = None,
+        args: tuple[str, ...] = (),
+    ):
         folder.mkdir(exist_ok=True)
         self.log = folder / "worker.log"
         env = {**(env or os.environ), "PYTHONPATH": str(TESTS / "crash"), "INGEST_TEST_FAULT_DIR": str(folder)}
@@ -324,6 +394,7 @@ class Worker:
                 "--download-dir",
                 str(folder / "downloads"),
                 "-v",
+                *args,
             ],
             env=env,
             stdout=self.log.open("w"),

@@ -43,8 +43,8 @@ def chroma_port(chroma_server):
 def start_worker(broker, tmp_path):
     started = []
 
-    def start(fault: str | None = None) -> Worker:
-        started.append(Worker(broker.url, tmp_path / f"worker-{len(started)}", fault))
+    def start(fault: str | None = None, concurrency: int = 2) -> Worker:
+        started.append(Worker(broker.url, tmp_path / f"worker-{len(started)}", fault, concurrency))
         return started[-1]
 
     yield start
@@ -128,7 +128,7 @@ def failures(report: dict) -> list[tuple]:
 
 def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker, chroma_port, tmp_path):
     docs = documents(tmp_path)
-    worker = start_worker()
+    workers = [start_worker(concurrency=1), start_worker(concurrency=1)]  # two on one host, named apart
     code, log, celery_report = ingest(docs, tmp_path / "celery", *celery_args(broker, chroma_port))
     local_code, local_log, local_report = local_run(docs, tmp_path, chroma_port)
 
@@ -143,17 +143,19 @@ def test_celery_workers_give_the_local_outputs_and_vectors(broker, start_worker,
     assert vectors(chroma_port, "ingest") == vectors(chroma_port, "local")
     assert not (tmp_path / "celery" / ".ingest" / "parts").exists()
 
-    received = worker.received()
+    assert "DuplicateNodename" not in log + "".join(worker.text() for worker in workers)
+
+    received = [worker.received() for worker in workers]
     code, log, again = ingest(docs, tmp_path / "celery", *celery_args(broker, chroma_port))
     assert code == 1 and again["processed"] == 0 and again["skipped"] == 7, log  # the failures stay given up
-    assert worker.received() == received  # nothing was enqueued
+    assert [worker.received() for worker in workers] == received  # nothing was enqueued
     leftovers = [key for key in broker.client().keys() if not key.startswith(b"_kombu")]
     assert leftovers == [], leftovers  # every result was collected and removed; nothing piles up
 
     everything = (
         log
         + (tmp_path / "celery-summary.json").read_text()
-        + worker.text()
+        + "".join(worker.text() for worker in workers)
         + "".join(
             str(row)
             for row in sqlite3.connect(tmp_path / "celery" / ".ingest" / "state.db").execute("select * from runs")

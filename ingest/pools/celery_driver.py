@@ -1,10 +1,10 @@
-"""The driver's side of Celery (``--executor celery``): the local pool's interface over a Redis broker.
+"""The driver's side of Celery (``--executor celery``): the local pool's interface over a Redis or RabbitMQ broker.
 
-Tasks go out as JSON; one thread collects finished results with a single MGET per tick and hands them to
-``on_result``, then deletes them from Redis. The broker may restart mid-run: queued tasks die with it, so when it
-comes back (a new Redis run id) every task not yet answered is sent again (tasks are idempotent). A broker that
-stays away longer than ``--broker-patience`` stops the run (``on_lost``): the unanswered documents are left to the
-next run, never recorded as done.
+Tasks go out as JSON; one thread collects finished results (``replies.py``) and hands them to ``on_result``. A
+Redis broker may restart mid-run and lose its queues: when it comes back (a new Redis run id) every task not yet
+answered is sent again (tasks are idempotent); RabbitMQ keeps them. A broker that stays away longer than
+``--broker-patience`` stops the run (``on_lost``): the unanswered documents are left to the next run, never
+recorded as done.
 """
 
 from __future__ import annotations
@@ -14,31 +14,42 @@ import threading
 import time
 from collections.abc import Callable
 
+from celery import Celery
+
 from ingest.config import BrokerConfig, RunConfig
 from ingest.errors import BrokerLost, ConfigError, DocumentError
 from ingest.models import Task, TaskResult
 from ingest.pipeline import failed
-from ingest.pools.celery_worker import TASK_NAME, unreachable, use_broker
+from ingest.pools.brokers import RPC, check_reachable, configure, priority, result_store, unreachable
+from ingest.pools.celery_worker import TASK_NAME, app
 from ingest.pools.codec import from_result_payload, task_payload
+from ingest.pools.replies import replies_for
 from ingest.redact import redact_url
 
 _TICK = 0.25
-_MGET_BATCH = 500
-_PRIORITIES = (0, 3, 6)  # by Task.rank: kombu's Redis priority steps (0, 3, 6, 9), 0 read first
 log = logging.getLogger("ingest")
+
+
+def connect(broker: BrokerConfig) -> tuple[Celery, str]:
+    """The app on this broker, and the result store the workers answer in (a ConfigError where the combination
+    cannot work or the broker is away). rpc:// replies come to the driver's own queue, not through Celery's
+    backend, which the driver then does without."""
+    results = result_store(broker.url, broker.results)
+    configure(app, broker.url, "disabled" if results == RPC else results)
+    check_reachable(app, broker.url)
+    return app, results
 
 
 def worker_processes(broker: BrokerConfig) -> int:
     """How many worker processes consume the queue, asked of the workers over the broker; none is an error."""
-    app, shown = use_broker(broker.url), redact_url(broker.url)
+    app, shown = connect(broker)[0], redact_url(broker.url)
     queues, stats = {}, {}
     try:
-        app.backend.client.ping()
         workers = [name for reply in app.control.ping(timeout=1.0) for name in reply]
         if workers:
             inspect = app.control.inspect(destination=workers, limit=len(workers), timeout=5.0)
             queues, stats = inspect.active_queues() or {}, inspect.stats() or {}
-    except Exception as exc:  # noqa: BLE001 - redis-py and kombu raise several types for a broker that is away
+    except Exception as exc:  # noqa: BLE001 - kombu and its transports raise several types for a broker away
         raise unreachable(broker.url, exc) from None
     processes = sum(
         stats.get(name, {}).get("pool", {}).get("max-concurrency", 0)
@@ -56,19 +67,19 @@ def worker_processes(broker: BrokerConfig) -> int:
 class CeleryPool:
     """``submit(task, cfg)`` enqueues ``run_task`` (and the index step) for a Celery worker; every task's result
     reaches ``on_result(task, result)`` from the pool's thread. Tasks go in the order of their ``rank`` (a long PDF's
-    merge, its ranges, whole documents): a Redis list per priority, the highest (0) read first."""
+    merge, its ranges, whole documents), as message priorities."""
 
     def __init__(
         self, broker: BrokerConfig, on_result: Callable[[Task, TaskResult], None], on_lost: Callable[[str], None]
     ):
-        self._app = use_broker(broker.url)
-        self._broker, self._patience = redact_url(broker.url), broker.patience
+        self._app, results = connect(broker)
+        self._replies = replies_for(self._app, results)
+        self._url, self._broker, self._patience = broker.url, redact_url(broker.url), broker.patience
         self._queue, self._on_result, self._on_lost = broker.queue, on_result, on_lost
         self._pending: dict[str, tuple[Task, RunConfig]] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._lost = False
-        self._broker_run = self._run_id()
         self._thread = threading.Thread(target=self._collect, name="ingest-celery-results", daemon=True)
         self._thread.start()
 
@@ -91,11 +102,12 @@ class CeleryPool:
         with self._lock:
             unanswered = list(self._pending)
             self._pending.clear()
-        if unanswered and not self._lost:  # interrupted: nobody waits for these any more
-            try:
+        try:
+            if unanswered and not self._lost:  # interrupted: nobody waits for these any more
                 self._app.control.revoke(unanswered)
-            except Exception:  # noqa: BLE001 - the broker is gone: so are its tasks
-                pass
+            self._replies.close()
+        except Exception:  # noqa: BLE001, S110 - the broker is gone: so are its tasks
+            pass
 
     def __enter__(self) -> CeleryPool:
         return self
@@ -111,7 +123,8 @@ class CeleryPool:
                 args=[task_payload(task, cfg)],
                 queue=self._queue,
                 time_limit=limit,
-                priority=_PRIORITIES[task.rank],
+                priority=priority(self._url, task.rank),
+                reply_to=self._replies.reply_to,
                 retry=True,
                 retry_policy={
                     "max_retries": max(1, round(self._patience)),
@@ -128,18 +141,19 @@ class CeleryPool:
             ) from None
         self._pending[sent.id] = (task, cfg)
 
-    def _run_id(self) -> str:
-        return self._app.backend.client.info("server")["run_id"]
-
     def _collect(self) -> None:
         away_since = None
-        while not self._closing.wait(_TICK):
+        while not self._closing.is_set():
             try:
-                if self._run_id() != self._broker_run:
+                if self._replies.restarted():
                     self._resend()
-                self._take_results()
+                for task_id, meta in self._replies.take(list(self._pending), _TICK):
+                    with self._lock:
+                        entry = self._pending.pop(task_id, None)
+                    if entry is not None:
+                        self._on_result(entry[0], _result(entry[0], entry[1], meta))
                 away_since = None
-            except Exception as exc:  # noqa: BLE001 - the broker is away (redis-py's errors, or kombu's)
+            except Exception as exc:  # noqa: BLE001 - the broker is away (kombu's errors, or its transport's)
                 away_since = away_since or time.monotonic()
                 if time.monotonic() - away_since > self._patience:
                     self._lost = True
@@ -150,6 +164,7 @@ class CeleryPool:
                     )
                     return
                 log.debug("broker unavailable: %s", redact_url(str(exc)))
+                self._closing.wait(_TICK)
 
     def _resend(self) -> None:
         with self._lock:
@@ -158,25 +173,6 @@ class CeleryPool:
             log.warning("the broker at %s restarted: %d unanswered tasks sent again", self._broker, len(waiting))
             for task, cfg in waiting:
                 self._send(task, cfg)
-            self._broker_run = self._run_id()
-
-    def _take_results(self) -> None:
-        backend = self._app.backend
-        ids = list(self._pending)
-        for start in range(0, len(ids), _MGET_BATCH):
-            batch = ids[start : start + _MGET_BATCH]
-            values = backend.mget([backend.get_key_for_task(task_id) for task_id in batch])
-            for task_id, value in zip(batch, values, strict=False):
-                if value is None:
-                    continue
-                meta = backend.decode_result(value)
-                if meta["status"] not in ("SUCCESS", "FAILURE"):
-                    continue
-                with self._lock:
-                    entry = self._pending.pop(task_id, None)
-                backend.forget(task_id)
-                if entry is not None:
-                    self._on_result(entry[0], _result(entry[0], entry[1], meta))
 
 
 def _result(task: Task, cfg: RunConfig, meta: dict) -> TaskResult:

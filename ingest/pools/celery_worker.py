@@ -4,7 +4,8 @@ A task is the same ``run_task`` the local pool runs, then the same ``store_vecto
 embed the chunks, store them in the Chroma server and commit the element JSON. So a task is whole and idempotent
 (same files, same chunk ids): running it twice changes nothing. Payloads are JSON (a Task and the run's settings,
 no credentials: workers use their own boto3 credential chain). A task is acknowledged only once done, and one whose
-worker process dies goes back to the queue; a document that kills its worker every time fails after
+worker process dies goes back to the queue, marked redelivered by the broker (Redis or RabbitMQ); a redelivered
+task is sent on as a new try that counts the deaths, so a document that kills its worker every time fails after
 ``MAX_DELIVERIES`` tries instead of going round for ever.
 """
 
@@ -14,6 +15,7 @@ import dataclasses
 import importlib
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,17 +23,18 @@ from celery import Celery, signals
 
 from ingest.config import DEFAULT_QUEUE, IndexConfig, Limits, PartitionConfig
 from ingest.embedding import use_threads
-from ingest.errors import ConfigError, DocumentError
+from ingest.errors import DocumentError
 from ingest.models import DocumentResult
 from ingest.partition import check_prerequisites
 from ingest.pipeline import failed, run_task
+from ingest.pools.brokers import check_reachable, configure, result_store
 from ingest.pools.codec import from_payload, result_payload
 from ingest.pools.forking import freeze_before_fork
-from ingest.redact import RedactingFormatter, redact_url
+from ingest.pools.replies import RESULT_EXPIRES
+from ingest.redact import RedactingFormatter
 from ingest.writers.vectors import delete_vectors, embedder_for, store_vectors
 
 TASK_NAME = "ingest.document"
-RESULT_EXPIRES = 24 * 3600  # seconds a result (or a delivery count) stays in Redis when no driver collects it
 MAX_DELIVERIES = 2  # runs of one task that may end with its worker dead
 TRANSIENT_RETRIES = 3  # re-queued tries of a task that failed for a reason worth another try
 
@@ -51,12 +54,6 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )
-
-
-def use_broker(url: str) -> Celery:
-    """The app on this Redis URL, as broker and result store."""
-    app.conf.update(broker_url=url, result_backend=url)
-    return app
 
 
 @dataclass(frozen=True)
@@ -88,18 +85,21 @@ def _redact_logs(logger, format, **_) -> None:  # noqa: A002 - the signal's argu
         handler.setFormatter(RedactingFormatter(format))
 
 
-@app.task(name=TASK_NAME, bind=True)
-def process(self, payload: dict) -> dict:
+@app.task(name=TASK_NAME, bind=True, max_retries=None)
+def process(self, payload: dict, deaths: int = 0) -> dict:
     task, cfg = from_payload(payload)
     cfg = dataclasses.replace(cfg, download_dir=settings.download_dir)
-    deliveries = f"ingest-deliveries-{self.request.id}-{self.request.retries}"
-    if _count(deliveries) > MAX_DELIVERIES:
-        error = DocumentError(
-            f"its worker process died each of the {MAX_DELIVERIES} times it was tried (killed, or out of memory)",
-            "partition",
-            "WorkerDied",
-        )
-        return result_payload(failed(task.ref, error, "partition"))
+    queue = self.request.delivery_info["routing_key"]
+    if self.request.delivery_info.get("redelivered"):  # the worker of this try died (or lost the broker)
+        deaths += 1
+        if deaths >= MAX_DELIVERIES:
+            error = DocumentError(
+                f"its worker process died each of the {MAX_DELIVERIES} times it was tried (killed, or out of memory)",
+                "partition",
+                "WorkerDied",
+            )
+            return result_payload(failed(task.ref, error, "partition"))
+        raise self.retry(args=[payload], kwargs={"deaths": deaths}, countdown=0, queue=queue)
     result = run_task(task, cfg)
     if isinstance(result, DocumentResult) and result.records is not None:
         error = store_vectors(cfg, [(result.ref, result.records)])[0]
@@ -107,44 +107,39 @@ def process(self, payload: dict) -> dict:
     elif isinstance(result, DocumentResult) and result.status == "empty" and cfg.index.enabled:
         error = delete_vectors(cfg.index, result.ref.source_url)  # an earlier version's vectors go
         result = failed(result.ref, error, "delete") if error else result
-    app.backend.client.delete(deliveries)
     failing = isinstance(result, DocumentResult) and result.status == "failed"
-    if failing and result.transient and self.request.retries < TRANSIENT_RETRIES:
-        raise self.retry(countdown=2 ** (self.request.retries + 1))
+    tries = self.request.retries - deaths
+    if failing and result.transient and tries < TRANSIENT_RETRIES:
+        raise self.retry(args=[payload], kwargs={"deaths": deaths}, countdown=2 ** (tries + 1), queue=queue)
     return result_payload(result)
 
 
-def _count(key: str) -> int:
-    """How many times a task (one try of it) has started, counted in Redis across workers and machines."""
-    client = app.backend.client
-    count = client.incr(key)
-    client.expire(key, RESULT_EXPIRES)
-    return count
-
-
-def unreachable(broker_url: str, exc: Exception) -> ConfigError:
-    return ConfigError(
-        f"Cannot reach the broker at {redact_url(broker_url)}: {type(exc).__name__}: "
-        f"{redact_url(str(exc))}; start redis-server there or check --broker-url"
-    )
+def node_name() -> str:
+    """A name of its own for each worker, so that several on one host answer the driver apart."""
+    return f"ingest-{os.getpid()}@{socket.gethostname()}"
 
 
 def start_worker(
-    broker_url: str, worker: WorkerSettings, queues: tuple[str, ...], limits: Limits, loglevel: str
+    broker_url: str,
+    results: str | None,
+    worker: WorkerSettings,
+    queues: tuple[str, ...],
+    limits: Limits,
+    loglevel: str,
+    hostname: str | None = None,
 ) -> None:
     """Check and load what partitioning needs, and import the embedder's libraries, in this process (inherited by
     every forked worker process), then run the Celery worker until it is stopped."""
     global settings
     settings = worker
-    try:
-        use_broker(broker_url).backend.client.ping()
-    except Exception as exc:  # noqa: BLE001 - redis-py raises several types for a server that is away
-        raise unreachable(broker_url, exc) from None
+    configure(app, broker_url, result_store(broker_url, results))
+    check_reachable(app, broker_url)
     check_prerequisites(PartitionConfig())
     importlib.import_module("sentence_transformers")  # with torch: its import is paid here, once
     freeze_before_fork()
     argv = [
         "worker",
+        f"--hostname={hostname or node_name()}",
         f"--concurrency={worker.concurrency}",
         f"--queues={','.join(queues)}",
         f"--loglevel={loglevel}",

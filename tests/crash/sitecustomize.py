@@ -7,8 +7,9 @@ INGEST_TEST_KILL_MID set, after storing one chunk of the document). The driver's
 
 INGEST_TEST_FAULT="name-part=action[,...]" makes a worker misbehave when it partitions a file whose name contains
 name-part (a page range of a long PDF is named "<file>@pages<first>-<last>"): segfault, exit (os._exit), hang
-(sleep an hour), hog (allocate memory until stopped), slow (sleep 8 s, then go on) or killonce (SIGKILL its own
-process the first time, marked by a file in INGEST_TEST_FAULT_DIR; go on normally afterwards).
+(sleep an hour), hog (allocate memory until stopped), slow (mark its start with a file "<name-part>.started" in
+INGEST_TEST_FAULT_DIR, sleep 8 s, then go on) or killonce (SIGKILL its own process the first time, marked by a file
+in INGEST_TEST_FAULT_DIR; go on normally afterwards).
 """
 
 import functools
@@ -63,6 +64,7 @@ if _fault:
                 elif action == "hang":
                     time.sleep(3600)
                 elif action == "slow":
+                    open(os.path.join(os.environ.get("INGEST_TEST_FAULT_DIR", "."), f"{part}.started"), "w").close()
                     time.sleep(8)
                 elif action == "killonce":
                     marker = os.path.join(os.environ["INGEST_TEST_FAULT_DIR"], f"{part}.killed")
