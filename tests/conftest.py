@@ -365,6 +365,25 @@ class RabbitServer:
         while subprocess.run(["pgrep", "-f", self.env["RABBITMQ_NODENAME"]], capture_output=True).returncode == 0:
             time.sleep(0.2)  # the Erlang VM outlives the script that started it by a moment
 
+    def queues(self) -> list[str]:
+        """The names of the queues on the node, as `rabbitmqctl list_queues` gives them."""
+        listed = subprocess.run(
+            [
+                "/usr/lib/rabbitmq/bin/rabbitmqctl",
+                "-n",
+                self.env["RABBITMQ_NODENAME"],
+                "list_queues",
+                "name",
+                "--formatter",
+                "json",
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [queue["name"] for queue in json.loads(listed.stdout)]
+
 
 class Worker:
     """`ingest worker` as a user starts it, with the test-only fault hook on its PYTHONPATH."""

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import time
 
+import kombu
 import pytest
 from test_celery import celery_args, documents, failures, ingest, local_run, start_driver, vectors
 
@@ -66,6 +68,14 @@ def test_rabbitmq_workers_give_the_local_outputs_and_vectors(rabbit, start_worke
     assert output_state(tmp_path / "celery") == output_state(tmp_path / "local")  # byte for byte
     assert vectors(chroma_port, "ingest") == vectors(chroma_port, "local")
     assert all(worker.received() for worker in workers)  # both took tasks
+    with kombu.Connection(rabbit.url) as connection:  # the task queue has priorities; the driver's replies are gone
+        channel = connection.channel()
+        channel.queue_declare(
+            "ingest", durable=True, auto_delete=False, arguments={"x-max-priority": 2}
+        )  # the same: accepted
+        with pytest.raises(connection.channel_errors, match="x-max-priority"):
+            connection.channel().queue_declare("ingest", durable=True, auto_delete=False)
+    assert not [name for name in rabbit.queues() if name.startswith("ingest.replies.")]
     assert "DuplicateNodename" not in log + "".join(worker.text() for worker in workers)
 
     code, log, again = ingest(docs, tmp_path / "celery", *celery_args(rabbit, chroma_port))
@@ -155,3 +165,30 @@ def test_rabbitmq_refusals_and_an_unreachable_broker_exit_2(rabbit, tmp_path):
     )
     assert done.returncode == 2 and "Cannot reach the broker" in done.stderr, done.stderr
     assert RABBIT_PASSWORD not in done.stderr
+
+
+def test_a_rabbitmq_gone_for_good_ends_the_run_with_exit_1(rabbit, start_worker, tmp_path):
+    docs = documents(tmp_path)
+    start_worker(fault="fake.docx=slow")
+    driver = start_driver(docs, tmp_path, "--broker-patience", "5", *celery_args(rabbit))
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "worker-0" / "fake.docx.started").exists():
+        assert time.monotonic() < deadline and driver.poll() is None
+        time.sleep(0.1)
+    rabbit.stop()
+    stopped = time.monotonic()
+    output, _ = driver.communicate(timeout=120)
+    waited = time.monotonic() - stopped
+    rabbit.start()  # for the worker's own shutdown
+
+    report = json.loads((tmp_path / "summary.json").read_text())
+    assert driver.returncode == 1 and "did not answer for 5 s" in report["error"], output
+    assert "Traceback" not in output and RABBIT_PASSWORD not in output
+    assert 5 <= waited < 60
+    done = {
+        key
+        for (key,) in sqlite3.connect(tmp_path / "out" / ".ingest" / "state.db").execute(
+            "select key from documents where status = 'done'"
+        )
+    }
+    assert "fake.docx" not in done and len(done) == report["processed"] < 7
