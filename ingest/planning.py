@@ -1,8 +1,10 @@
 """What a run must do with each listed document (skip it, do it, give up on it) and which documents are gone from
-the bucket, decided from the listing, the outputs, the index and the ledger; ``--dry-run`` shows it all."""
+the bucket, decided from the listing, one listing of the outputs, the index and the ledger; ``--dry-run`` shows it
+all. An output is read only when the ledger and the outputs' listing disagree."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from ingest.config import RunConfig
@@ -13,7 +15,7 @@ from ingest.pipeline import failed
 from ingest.readers.base import Reader
 from ingest.state import Ledger
 from ingest.writers import make_index
-from ingest.writers.base import IndexedDocument
+from ingest.writers.base import IndexedDocument, Storage
 from ingest.writers.elements import chunks_key, chunks_source, output_key, read_stamp, staleness
 from ingest.writers.storage import storage_for
 
@@ -21,11 +23,49 @@ GAVE_UP = "GaveUp"
 TOO_LARGE = "TooLarge"
 
 
+class Outputs:
+    """The output folder or prefix as one listing made at the first question: each file's identity by key."""
+
+    def __init__(self, store: Storage):
+        self.store = store
+        self._identities: dict[str, str] | None = None
+
+    @property
+    def identities(self) -> dict[str, str]:
+        if self._identities is None:
+            self._identities = dict(self.store.listing())
+        return self._identities
+
+    def of(self, keys: list[str]) -> str | None:
+        """The identities of ``keys`` as the ledger keeps them (JSON), or None when one is missing."""
+        return _joined({key: self.identities.get(key) for key in keys})
+
+
+def written(cfg: RunConfig, rel_path: str) -> str | None:
+    """The identities of a document's outputs just written, where the storage knows them without a request."""
+    store = storage_for(cfg)
+    return _joined({key: store.identity(key) for key in _files(cfg, rel_path)})
+
+
+def _files(cfg: RunConfig, rel_path: str) -> list[str]:
+    return [output_key(rel_path), chunks_key(rel_path)] if cfg.chunks_enabled else [output_key(rel_path)]
+
+
+def _joined(identities: dict[str, str | None]) -> str | None:
+    return None if None in identities.values() else json.dumps(identities, sort_keys=True)
+
+
 def plan(
-    ref: DocumentRef, cfg: RunConfig, indexed: dict[str, IndexedDocument], ledger: Ledger | None, claims: OutputClaims
+    ref: DocumentRef,
+    cfg: RunConfig,
+    indexed: dict[str, IndexedDocument],
+    ledger: Ledger | None,
+    claims: OutputClaims,
+    outputs: Outputs,
+    learn: bool = True,
 ) -> tuple[DocumentResult | None, str]:
     """What to do with a listed document: a final result (skipped, refused, given up) or None to process it, and
-    the reason in a few words."""
+    the reason in a few words. With ``learn``, outputs read and found current are remembered in the ledger."""
     try:
         out = output_key(ref.rel_path)
         claims.claim(ref.key, safe_relative_path(ref.rel_path))
@@ -44,10 +84,25 @@ def plan(
         and (previous.version, previous.config) == (ref.version, fingerprint)
     ):
         return DocumentResult(ref, "skipped"), "empty, unchanged"
-    store = storage_for(cfg)
-    reason = "reprocess" if cfg.reprocess else staleness(store, out, ref, fingerprint)
-    if reason is None and cfg.chunks_enabled and not store.exists(chunks_key(ref.rel_path)):
-        reason = "chunk file missing"
+    seen = outputs.of(_files(cfg, ref.rel_path))
+    trusted = (
+        previous is not None
+        and previous.status == "done"
+        and (previous.version, previous.size, previous.config, previous.outputs)
+        == (ref.version, ref.size, fingerprint, seen)
+    )
+    if cfg.reprocess:
+        reason = "reprocess"
+    elif out not in outputs.identities:
+        reason = "new"
+    elif seen is None:
+        reason = staleness(outputs.store, out, ref, fingerprint) or "chunk file missing"
+    elif not trusted:
+        reason = staleness(outputs.store, out, ref, fingerprint)
+        if reason is None and ledger is not None and learn:
+            ledger.trust(DocumentResult(ref, "skipped"), fingerprint, seen)
+    else:
+        reason = None
     if reason is None and cfg.index.enabled:
         entry = indexed.get(ref.source_url)
         if entry is None:
@@ -55,7 +110,7 @@ def plan(
         elif not entry.matches(ref.version, fingerprint):
             reason = "only partly in the index" if entry.version == ref.version else "index holds another version"
     if reason is None:
-        return DocumentResult(ref, "skipped", output_path=store.location(out)), "unchanged"
+        return DocumentResult(ref, "skipped", output_path=outputs.store.location(out)), "unchanged"
     if (
         not cfg.retry_failed
         and previous
@@ -75,10 +130,15 @@ def plan(
 
 
 def gone(
-    cfg: RunConfig, scope: str, listed: set[str], indexed: dict[str, IndexedDocument], ledger: Ledger | None
+    scope: str,
+    listed: set[str],
+    indexed: dict[str, IndexedDocument],
+    ledger: Ledger | None,
+    outputs: Outputs,
 ) -> Iterator[tuple[str, str]]:
     """``(source_url, rel_path)`` of documents under ``scope`` that have outputs, vectors or a ledger entry but
-    are no longer in the listing. Outputs are found by walking the output folder, so a lost ledger loses nothing."""
+    are no longer in the listing. Outputs are found in the outputs' listing, so a lost ledger loses nothing; only
+    a file of no listed document is read (for the source URL in it)."""
     seen: set[str] = set()
 
     def candidate(source: str) -> Iterator[tuple[str, str]]:
@@ -86,8 +146,8 @@ def gone(
             seen.add(source)
             yield source, source[len(scope) :]
 
-    store = storage_for(cfg)
-    for key in store.walk():
+    store = outputs.store
+    for key in sorted(outputs.identities):
         name = key.rpartition("/")[2]
         for suffix, read_source in ((".chunks.jsonl", chunks_source), (".json", _stamped_source)):
             if name.endswith(suffix) and not name.startswith("."):
@@ -113,13 +173,13 @@ def preview(cfg: RunConfig, reader: Reader, ledger: Ledger | None) -> Iterator[t
     """``--dry-run``: ``(action, key, reason)`` for every listed document and every deletion, doing nothing."""
     indexed = make_index(cfg.index).check() if cfg.index.enabled else {}
     listed: set[str] = set()
-    claims = OutputClaims()
+    claims, outputs = OutputClaims(), Outputs(storage_for(cfg))
     for ref in reader.list():
         listed.add(ref.source_url)
-        result, reason = plan(ref, cfg, indexed, ledger, claims)
+        result, reason = plan(ref, cfg, indexed, ledger, claims, outputs, learn=False)
         action = "process" if result is None else "skip" if result.status == "skipped" else "fail"
         yield action, ref.key, reason
     scope = reader.scope() if cfg.sync_deletes else None
     if scope is not None:
-        for source, _ in gone(cfg, scope, listed, indexed, ledger):
+        for source, _ in gone(scope, listed, indexed, ledger, outputs):
             yield "delete", source, "gone from the listing"

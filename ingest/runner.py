@@ -27,7 +27,7 @@ from ingest.errors import BrokerLost, ConfigError, DocumentError, ListingError
 from ingest.models import LOW_COVERAGE, DocumentRef, DocumentResult, Part, RunSummary, Split, Task, TaskResult
 from ingest.paths import OutputClaims, safe_relative_path
 from ingest.pipeline import failed, run_task
-from ingest.planning import GAVE_UP, TOO_LARGE, gone, plan
+from ingest.planning import GAVE_UP, TOO_LARGE, Outputs, gone, plan, written
 from ingest.pools.index_writer import IndexWriter
 from ingest.pools.local import WorkerPool
 from ingest.readers.base import Reader
@@ -96,7 +96,7 @@ def run(
             for result, listed in dispatcher.results(reader):
                 summary.add(result)
                 if ledger is not None:  # state last: the result's outputs are already durable
-                    _record(ledger, result, fingerprint, run_id)
+                    _record(ledger, result, cfg, fingerprint, run_id)
                 if webhooks is not None:
                     webhooks.document(result)
                 bar.total = max(listed, bar.n + 1)
@@ -141,11 +141,13 @@ def _report(result: DocumentResult) -> None:
         log.info("%s %s%s", result.status, key, recovered)
 
 
-def _record(ledger: Ledger, result: DocumentResult, fingerprint: str, run_id: int | None) -> None:
+def _record(ledger: Ledger, result: DocumentResult, cfg: RunConfig, fingerprint: str, run_id: int | None) -> None:
     if result.status == "deleted":
         ledger.forget(result.ref.source_url)
     elif result.error_type not in (GAVE_UP, TOO_LARGE):  # their records stay as they were
         ledger.record(result, fingerprint, run_id)
+        if result.status == "processed" and (seen := written(cfg, result.ref.rel_path)):
+            ledger.trust(result, fingerprint, seen)
 
 
 @dataclass
@@ -199,12 +201,12 @@ class _Dispatcher:
     def results(self, reader: Reader) -> Iterator[tuple[DocumentResult, int]]:
         self.reader = reader
         listed: set[str] = set()
-        claims = OutputClaims()
+        claims, outputs = OutputClaims(), Outputs(storage_for(self.cfg))
         waiting: list[DocumentRef] = []
         try:
             for ref in reader.list():
                 listed.add(ref.source_url)
-                result, _ = plan(ref, self.cfg, self.indexed, self.ledger, claims)
+                result, _ = plan(ref, self.cfg, self.indexed, self.ledger, claims, outputs)
                 if result is not None:
                     yield result, len(listed)
                     continue
@@ -217,7 +219,7 @@ class _Dispatcher:
         yield from self._dispatch(waiting, len(listed))
         scope = reader.scope() if self.cfg.sync_deletes and not self.error else None
         if scope is not None:
-            for source, rel_path in gone(self.cfg, scope, listed, self.indexed, self.ledger):
+            for source, rel_path in gone(scope, listed, self.indexed, self.ledger, outputs):
                 for result in self._delete(source, rel_path):
                     yield result, len(listed)
                 yield from self._drain(len(listed), until=2 * self.cfg.num_processes)

@@ -1,9 +1,11 @@
 """The run ledger: per document, what was processed from which version, with what settings, and how it ended;
 per run, when, with what arguments and counts.
 
-The outputs stay the truth for skipping; the ledger records history, drives retries and deletions, and is rebuilt
-from the outputs' stamps when it is lost. It is written after the outputs it describes (outputs first, state
-last), so a crash in between leaves a redo, never a skip of missing work.
+The outputs stay the truth for skipping: the ledger remembers the identities (size and modification time, or ETag)
+of a document's outputs once their stamp was read and found current, and a run that lists them unchanged skips the
+document without reading them; anything else is read again. The ledger records history, drives retries and
+deletions, and is rebuilt from the outputs' stamps when it is lost. It is written after the outputs it describes
+(outputs first, state last), so a crash in between leaves a redo, never a skip of missing work.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ CREATE TABLE IF NOT EXISTS documents (
     done_at TEXT,
     coverage REAL,                 -- a PDF's share of its text layer in its elements
     recovered_pages TEXT,          -- pages made again from the text layer, comma-separated
-    low_pages TEXT                 -- pages still under the threshold
+    low_pages TEXT,                -- pages still under the threshold
+    outputs TEXT                   -- the identities of its outputs as last seen in place (JSON), for skipping
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -52,7 +55,10 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 # Columns added since the first ledgers: an older ledger gains them, empty, when it is opened.
-_ADDED = {"documents": ("coverage REAL", "recovered_pages TEXT", "low_pages TEXT"), "runs": ("empty INTEGER",)}
+_ADDED = {
+    "documents": ("coverage REAL", "recovered_pages TEXT", "low_pages TEXT", "outputs TEXT"),
+    "runs": ("empty INTEGER",),
+}
 
 
 def state_dir(output_dir: str) -> Path:
@@ -106,6 +112,7 @@ class DocumentState:
     coverage: float | None = None
     recovered_pages: str | None = None
     low_pages: str | None = None
+    outputs: str | None = None
 
 
 class Ledger:
@@ -239,6 +246,17 @@ class Ledger:
             f"INSERT OR REPLACE INTO documents ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
             tuple(row.values()),
         )
+
+    def trust(self, result: DocumentResult, config: str, outputs: str) -> None:
+        """Remember the identities of a done document's outputs, read and found complete: the next run skips it
+        on a listing that shows them unchanged. A document the ledger does not know (a lost ledger) is added."""
+        ref = result.ref
+        updated = self.db.execute(
+            "UPDATE documents SET outputs=? WHERE source_url=? AND version=? AND config=? AND status='done'",
+            (outputs, ref.source_url, ref.version, config),
+        ).rowcount
+        if not updated and self.get(ref.source_url) is None:
+            self._store(result, config, None, status="done", outputs=outputs)
 
     def forget(self, source_url: str) -> None:
         self.db.execute("DELETE FROM documents WHERE source_url=?", (source_url,))

@@ -67,7 +67,7 @@ def test_pending_output_is_committed_or_discarded_and_removal_takes_every_file(t
     assert not store.exists(pending_key(out)) and staleness(store, out, REF, "cfg1") is None
 
     remove_outputs(store, REF.rel_path)
-    assert list(store.walk()) == []
+    assert list(store.listing()) == []
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -320,3 +320,55 @@ def test_random_changes_and_killed_runs_end_equal_to_a_clean_run(s3, s3_endpoint
         code, _, stderr = run_cli(s3_endpoint, url, out, chroma, tmp_path / "dl")
         assert code == 0, stderr
         assert_same_as_clean_run(s3_endpoint, url, tmp_path, out, chroma, str(sequence))
+
+
+def test_an_unchanged_document_is_skipped_on_the_outputs_listing_without_reading_them(s3, bucket, ingest, tmp_path):
+    for name in ("a", "b"):
+        put_text(s3, bucket, f"{name}.txt", f"Document {name}.")
+    args = ("--s3-url", f"s3://{bucket}/", "--chunking", "by_title")
+    assert ingest(*args).exit_code == 0  # the identities of the outputs written (size, time) are remembered
+    output = tmp_path / "out" / "a.txt.json"
+    before = output.stat()
+    output.write_bytes(b"x" * before.st_size)  # not an output any more, but listed as the same size and time
+    os.utime(output, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    assert "0 processed, 2 skipped" in summary(ingest(*args))  # so it was not read
+
+    os.utime(output)  # touched: the listing disagrees with the ledger, the output is read and found broken
+    result = ingest(*args, "--dry-run")
+    assert "process  a.txt  (output unreadable)" in result.stdout and "skip     b.txt  (unchanged)" in result.stdout
+    assert "1 processed, 1 skipped" in summary(ingest(*args))
+    assert json.loads(output.read_bytes())[0]["text"] == "Document a."
+
+    for path in (tmp_path / "out" / ".ingest").glob("state.db*"):
+        path.unlink()  # a lost ledger: rebuilt from the outputs once, then trusted again
+    assert "0 processed, 2 skipped" in summary(ingest(*args))
+    before = output.stat()
+    output.write_bytes(b"x" * before.st_size)
+    os.utime(output, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert "0 processed, 2 skipped" in summary(ingest(*args))
+
+
+def test_a_no_op_run_with_s3_outputs_reads_none_of_them(s3, bucket, ingest, tmp_path, recorder, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where the ledger of S3 outputs lives
+    for name in ("a", "b", "c"):
+        put_text(s3, bucket, f"docs/{name}.txt", f"Document {name}.")
+    target = f"out-{bucket}"
+    s3.create_bucket(Bucket=target)
+    args = ("--s3-url", f"s3://{bucket}/docs/")
+    assert ingest(*args, out=f"s3://{target}/out/").exit_code == 0
+    assert "0 processed, 3 skipped" in summary(ingest(*args, out=f"s3://{target}/out/"))
+
+    recorder.start()
+    result = ingest(*args, out=f"s3://{target}/out/")
+    requests = recorder.stop()
+    assert "0 processed, 3 skipped" in summary(result), result.output
+    reads = [
+        (entry["method"], entry["url"])
+        for entry in requests
+        if f"/{target}/" in entry["url"]
+        and "list-type" not in entry["url"]
+        and not entry["url"].rstrip("/").endswith(target)
+    ]
+    assert reads == []  # one listing of the prefix, no GET or HEAD of an output
+    assert any("list-type" in entry["url"] and f"/{target}" in entry["url"] for entry in requests)

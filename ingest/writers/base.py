@@ -29,8 +29,12 @@ class Storage(Protocol):
 
     def remove_tree(self, folder: str) -> None: ...
 
-    def walk(self) -> Iterator[str]:
-        """Every output's key, outside the state folder."""
+    def identity(self, key: str) -> str | None:
+        """What ``listing`` shows for ``key`` where that costs no request (a local file); else None."""
+
+    def listing(self) -> Iterator[tuple[str, str]]:
+        """Every output's key and identity (its size with its modification time or ETag), in key order, outside
+        the state folder: one listing, no content read."""
 
 
 @dataclass(frozen=True)

@@ -60,12 +60,22 @@ class LocalStorage:
     def remove_tree(self, folder: str) -> None:
         shutil.rmtree(self.root / folder, ignore_errors=True)
 
-    def walk(self) -> Iterator[str]:
-        """Every file's key, in order, outside the state folder."""
+    def identity(self, key: str) -> str | None:
+        try:
+            return _identity((self.root / key).stat())
+        except FileNotFoundError:
+            return None
+
+    def listing(self) -> Iterator[tuple[str, str]]:
         for folder, dirs, files in os.walk(self.root):
             dirs[:] = sorted(d for d in dirs if not (Path(folder) == self.root and d == STATE_FOLDER))
             for name in sorted(files):
-                yield Path(folder, name).relative_to(self.root).as_posix()
+                path = Path(folder, name)
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # removed since the folder was read
+                    continue
+                yield path.relative_to(self.root).as_posix(), _identity(stat)
 
 
 class S3Storage:
@@ -120,16 +130,26 @@ class S3Storage:
         for key in self._keys(folder.rstrip("/") + "/"):
             self.delete(key)
 
-    def walk(self) -> Iterator[str]:
-        for key in self._keys(""):
+    def identity(self, key: str) -> str | None:
+        return None  # a HEAD per output: the next run's listing tells
+
+    def listing(self) -> Iterator[tuple[str, str]]:
+        for key, obj in self._objects(""):
             if not key.startswith(STATE_FOLDER + "/"):
-                yield key
+                yield key, f"{obj['Size']}:{obj['ETag']}"
 
     def _keys(self, under: str) -> Iterator[str]:
+        return (key for key, _ in self._objects(under))
+
+    def _objects(self, under: str) -> Iterator[tuple[str, dict]]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + under)
         for page in pages:
             for obj in page.get("Contents", ()):
-                yield obj["Key"][len(self.prefix) :]
+                yield obj["Key"][len(self.prefix) :], obj
+
+
+def _identity(stat: os.stat_result) -> str:
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def is_s3(output_dir: str) -> bool:
