@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 STRATEGIES = ("auto", "fast", "hi_res", "ocr_only")
@@ -154,11 +155,19 @@ class RunConfig:
     def fingerprint(self) -> str:
         """A short hash of every setting that changes a document's outputs, stored with them: change one and the
         documents are redone. Device, batch size and where the index lives do not count."""
-        settings = {"format": OUTPUT_FORMAT, "partition": asdict(self.partition)}
-        if self.chunks_enabled:
-            settings["chunk"] = asdict(self.chunk)
-        if self.index.enabled:
-            settings["embedding_model"] = self.index.model
-            if self.index.backend in ("bf16", "onnx-int8"):  # other vectors (auto's choice is kept by the index)
-                settings["embedding_backend"] = self.index.backend
-        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        vectors = None
+        if self.index.enabled:  # bf16 and int8 give other vectors (auto's choice is kept by the index)
+            vectors = (self.index.model, self.index.backend if self.index.backend in ("bf16", "onnx-int8") else None)
+        return _fingerprint(self.partition, self.chunk if self.chunks_enabled else None, vectors)
+
+
+@lru_cache(maxsize=16)  # asked once per listed document
+def _fingerprint(partition: PartitionConfig, chunk: ChunkConfig | None, vectors: tuple[str, str | None] | None) -> str:
+    settings = {"format": OUTPUT_FORMAT, "partition": asdict(partition)}
+    if chunk is not None:
+        settings["chunk"] = asdict(chunk)
+    if vectors is not None:
+        settings["embedding_model"] = vectors[0]
+        if vectors[1]:
+            settings["embedding_backend"] = vectors[1]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]

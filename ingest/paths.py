@@ -52,8 +52,10 @@ class OutputClaims:
         self._folders: dict[str, str] = {}
 
     def claim(self, key: str, rel_path: PurePosixPath) -> None:
-        files = [_folded(f"{rel_path}{suffix}") for suffix in (".json", ".chunks.jsonl")]
-        folders = [_folded(str(parent)) for parent in rel_path.parents if str(parent) != "."]
+        path = str(rel_path)
+        files = [_folded(f"{path}{suffix}") for suffix in (".json", ".chunks.jsonl")]
+        segments = path.split("/")
+        folders = [_folded("/".join(segments[:end])) for end in range(len(segments) - 1, 0, -1)]
         owner = next(
             (
                 self._files.get(name) or self._folders.get(name)

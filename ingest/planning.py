@@ -4,8 +4,8 @@ all. An output is read only when the ledger and the outputs' listing disagree.""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 
 from ingest.config import RunConfig
 from ingest.errors import DocumentError
@@ -37,22 +37,23 @@ class Outputs:
         return self._identities
 
     def of(self, keys: list[str]) -> str | None:
-        """The identities of ``keys`` as the ledger keeps them (JSON), or None when one is missing."""
-        return _joined({key: self.identities.get(key) for key in keys})
+        """The identities of ``keys`` as the ledger keeps them, or None when one is missing."""
+        return _joined([self.identities.get(key) for key in keys])
 
 
 def written(cfg: RunConfig, rel_path: str) -> str | None:
     """The identities of a document's outputs just written, where the storage knows them without a request."""
     store = storage_for(cfg)
-    return _joined({key: store.identity(key) for key in _files(cfg, rel_path)})
+    return _joined([store.identity(key) for key in _files(cfg, safe_relative_path(rel_path))])
 
 
-def _files(cfg: RunConfig, rel_path: str) -> list[str]:
+def _files(cfg: RunConfig, rel_path: PurePosixPath) -> list[str]:
+    """A document's element JSON, and its chunk file where chunks are made."""
     return [output_key(rel_path), chunks_key(rel_path)] if cfg.chunks_enabled else [output_key(rel_path)]
 
 
-def _joined(identities: dict[str, str | None]) -> str | None:
-    return None if None in identities.values() else json.dumps(identities, sort_keys=True)
+def _joined(identities: list[str | None]) -> str | None:
+    return None if None in identities else "|".join(identities)
 
 
 def plan(
@@ -67,8 +68,8 @@ def plan(
     """What to do with a listed document: a final result (skipped, refused, given up) or None to process it, and
     the reason in a few words. With ``learn``, outputs read and found current are remembered in the ledger."""
     try:
-        out = output_key(ref.rel_path)
-        claims.claim(ref.key, safe_relative_path(ref.rel_path))
+        rel_path = safe_relative_path(ref.rel_path)
+        claims.claim(ref.key, rel_path)
     except DocumentError as exc:  # an unsafe key fails alone
         return failed(ref, exc, "plan"), "unsafe key" if exc.error_type == "UnsafeKey" else "key collision"
     limit = cfg.limits.max_file_size_mb
@@ -84,7 +85,8 @@ def plan(
         and (previous.version, previous.config) == (ref.version, fingerprint)
     ):
         return DocumentResult(ref, "skipped"), "empty, unchanged"
-    seen = outputs.of(_files(cfg, ref.rel_path))
+    files = _files(cfg, rel_path)
+    out, seen = files[0], outputs.of(files)
     trusted = (
         previous is not None
         and previous.status == "done"

@@ -100,7 +100,8 @@ def run(
                 if webhooks is not None:
                     webhooks.document(result)
                 bar.total = max(listed, bar.n + 1)
-                bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
+                if result.status != "skipped":  # the counts shown changed
+                    bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
                 bar.update()
                 _report(result)
         except BrokerLost as exc:  # what is not done is not recorded: the next run does it

@@ -181,7 +181,8 @@ class Ledger:
         return [DocumentState(**dict(row)) for row in rows]
 
     def record(self, result: DocumentResult, config: str, run_id: int) -> None:
-        """Store a processed, empty, skipped or failed document (called only after its outputs are durable)."""
+        """Store a processed, empty or failed document (called only after its outputs are durable). A skipped one
+        is known already, or added by ``trust`` when its outputs were read."""
         ref = result.ref
         if result.status == "failed":
             previous = self.get(ref.source_url)
@@ -224,8 +225,6 @@ class Ledger:
                 done_at=now(),
                 **_coverage(result),
             )
-        elif self.get(ref.source_url) is None:  # skipped, and unknown here: the ledger was lost or is new
-            self._store(result, config, run_id, status="done")
 
     def _store(self, result: DocumentResult, config: str, run_id: int, **columns) -> None:
         ref = result.ref

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
+import botocore.session
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import (
@@ -28,6 +29,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from botocore.utils import parse_timestamp
 
 from ingest.atomic import remove_stale_temps, temp_prefix
 from ingest.config import RunConfig, SourceConfig
@@ -51,12 +53,25 @@ def make_client(source: SourceConfig, signed: bool = False):
         read_timeout=60,
         signature_version=UNSIGNED if source.anonymous and not signed else None,
     )
+    session = botocore.session.get_session()
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
     try:
-        return boto3.session.Session().client("s3", endpoint_url=source.endpoint_url, config=config)
+        return boto3.session.Session(botocore_session=session).client(
+            "s3", endpoint_url=source.endpoint_url, config=config
+        )
     except ProfileNotFound as exc:
         raise ConfigError(f"AWS profile {exc.kwargs.get('profile')!r} not found: check AWS_PROFILE") from None
     except ValueError as exc:
         raise ConfigError(f"--endpoint-url {redact_url(source.endpoint_url)}: {exc}") from None
+
+
+def _timestamp(value: str) -> datetime:
+    """A listing's ISO 8601 times parsed by the standard library (botocore's dateutil parser is a quarter of a
+    listing's time); a header's HTTP date by botocore's own."""
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return parse_timestamp(value)
 
 
 def object_exists(s3, bucket: str, key: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import PurePosixPath
 
 import orjson
 
@@ -20,13 +21,19 @@ from ingest.writers.storage import STATE_FOLDER
 PARTS = f"{STATE_FOLDER}/parts"
 
 
-def output_key(rel_path: str) -> str:
-    return f"{safe_relative_path(rel_path)}.json"
+def output_key(rel_path: str | PurePosixPath) -> str:
+    """The element JSON of a document (``rel_path`` a key relative to its prefix, or one ``safe_relative_path``
+    already checked)."""
+    return f"{_checked(rel_path)}.json"
 
 
-def chunks_key(rel_path: str) -> str:
+def chunks_key(rel_path: str | PurePosixPath) -> str:
     """The chunk records, one JSON object per line; the suffix can never collide with an element output."""
-    return f"{safe_relative_path(rel_path)}.chunks.jsonl"
+    return f"{_checked(rel_path)}.chunks.jsonl"
+
+
+def _checked(rel_path: str | PurePosixPath) -> PurePosixPath:
+    return rel_path if isinstance(rel_path, PurePosixPath) else safe_relative_path(rel_path)
 
 
 def pending_key(key: str) -> str:

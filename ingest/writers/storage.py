@@ -67,15 +67,26 @@ class LocalStorage:
             return None
 
     def listing(self) -> Iterator[tuple[str, str]]:
-        for folder, dirs, files in os.walk(self.root):
-            dirs[:] = sorted(d for d in dirs if not (Path(folder) == self.root and d == STATE_FOLDER))
-            for name in sorted(files):
-                path = Path(folder, name)
-                try:
-                    stat = path.stat()
-                except FileNotFoundError:  # removed since the folder was read
-                    continue
-                yield path.relative_to(self.root).as_posix(), _identity(stat)
+        if self.root.is_dir():
+            yield from _scan(str(self.root), "", top=True)
+
+
+def _scan(folder: str, prefix: str, top: bool = False) -> Iterator[tuple[str, str]]:
+    """Keys and identities under ``folder`` in key order, by ``os.scandir`` (its entries carry their stat)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except FileNotFoundError:  # removed since its parent was read
+        return
+    for entry in entries:
+        key = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if not (top and entry.name == STATE_FOLDER):
+                yield from _scan(entry.path, key + "/")
+        elif entry.is_file():
+            try:
+                yield key, _identity(entry.stat())
+            except FileNotFoundError:
+                continue
 
 
 class S3Storage:
