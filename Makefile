@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python benchmarks/fast_bench.py
 	$(BIN)/python benchmarks/coverage_bench.py
 	$(BIN)/python benchmarks/reembed_bench.py
+	$(BIN)/python benchmarks/scale_bench.py
 
 # OCR, PDF rendering and the Celery tests' brokers come from Debian's packages; installed only when missing. The
 # tests start their own redis-server and rabbitmq-server: the ones the packages start on installing are stopped.

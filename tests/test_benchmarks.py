@@ -76,3 +76,13 @@ def test_fast_partition_benchmark_prints_its_table(corpus):
     out = run_script("benchmarks/fast_bench.py", "--limit", "3", "--repeat", "1")
     assert "| ingest `fast` (spaCy on numpy's BLAS) |" in out and "| pypdfium2 text extraction (floor) |" in out
     assert "elements identical to stock fast: " in out and "(1.0000)" in out
+
+
+@pytest.mark.slow
+def test_scale_benchmark_prints_its_table():
+    out = run_script("benchmarks/scale_bench.py", "--sizes", "30", "--repeat", "2")
+    rows = [line for line in out.splitlines() if line.startswith("| 30 |")]
+    assert [row.split(" | ")[1] for row in rows] == ["local", "s3"], out
+    local, s3 = (row.split(" | ") for row in rows)
+    assert local[6:8] == ["0 / 0", "0 / 0"]  # no output read by either no-op rerun
+    assert s3[6] == "30 / 0" and s3[7].endswith(" / 0")  # read once (learning their ETags), then never
