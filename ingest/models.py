@@ -105,6 +105,7 @@ class DocumentResult:
     seconds: float = 0.0
     output_path: str | None = None
     coverage: Coverage | None = None  # PDFs
+    outputs: str | None = None  # the identities of the outputs written (the ledger's, to skip on a listing)
     records: list[dict] | None = field(default=None, repr=False)  # chunk records on their way to the index
 
 

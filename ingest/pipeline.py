@@ -19,6 +19,7 @@ from ingest.readers import make_reader
 from ingest.redact import redact
 from ingest.writers.elements import (
     chunks_key,
+    identities,
     output_key,
     parts_key,
     pending_key,
@@ -48,7 +49,7 @@ def run_task(
     element JSON is left pending until the vectors are stored. ``on_stage`` hears each stage as it starts (the pool
     names it when a task is abandoned)."""
     started = time.monotonic()
-    ref, stage, records = task.ref, "plan", None
+    ref, stage, records, outputs = task.ref, "plan", None, None
     filename = ref.key.rsplit("/", 1)[-1]
 
     def enter(name: str) -> str:
@@ -88,10 +89,12 @@ def run_task(
         stage = enter("write")
         if empty:  # no text at all: no outputs (an earlier version's go), no vectors
             remove_outputs(store, ref.rel_path)
-        else:
-            if records is not None:
-                write_chunks(store, chunks_key(ref.rel_path), records)
-            write_elements(store, pending_key(out) if cfg.index.enabled else out, elements, ref, fingerprint)
+        else:  # the chunk file first: the element JSON is the output whose stamp says the document is done
+            chunk_file = write_chunks(store, chunks_key(ref.rel_path), records) if records is not None else None
+            element_file = write_elements(
+                store, pending_key(out) if cfg.index.enabled else out, elements, ref, fingerprint
+            )
+            outputs = identities([element_file] if chunk_file is None else [element_file, chunk_file])
         if task.kind == "merge":
             store.remove_tree(parts)
         if reader.downloads and not cfg.preserve_downloads:
@@ -112,6 +115,7 @@ def run_task(
         output_path=store.location(out),
         coverage=done.coverage,
         message="; ".join(done.unread) or None,
+        outputs=outputs,
         records=records if cfg.index.enabled else None,
     )
 

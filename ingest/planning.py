@@ -16,7 +16,7 @@ from ingest.readers.base import Reader
 from ingest.state import Ledger
 from ingest.writers import make_index
 from ingest.writers.base import IndexedDocument, Storage
-from ingest.writers.elements import chunks_key, chunks_source, output_key, read_stamp, staleness
+from ingest.writers.elements import chunks_key, chunks_source, identities, output_key, read_stamp, staleness
 from ingest.writers.storage import storage_for
 
 GAVE_UP = "GaveUp"
@@ -38,22 +38,12 @@ class Outputs:
 
     def of(self, keys: list[str]) -> str | None:
         """The identities of ``keys`` as the ledger keeps them, or None when one is missing."""
-        return _joined([self.identities.get(key) for key in keys])
-
-
-def written(cfg: RunConfig, rel_path: str) -> str | None:
-    """The identities of a document's outputs just written, where the storage knows them without a request."""
-    store = storage_for(cfg)
-    return _joined([store.identity(key) for key in _files(cfg, safe_relative_path(rel_path))])
+        return identities([self.identities.get(key) for key in keys])
 
 
 def _files(cfg: RunConfig, rel_path: PurePosixPath) -> list[str]:
     """A document's element JSON, and its chunk file where chunks are made."""
     return [output_key(rel_path), chunks_key(rel_path)] if cfg.chunks_enabled else [output_key(rel_path)]
-
-
-def _joined(identities: list[str | None]) -> str | None:
-    return None if None in identities else "|".join(identities)
 
 
 def plan(

@@ -27,7 +27,7 @@ from ingest.errors import BrokerLost, ConfigError, DocumentError, ListingError
 from ingest.models import LOW_COVERAGE, DocumentRef, DocumentResult, Part, RunSummary, Split, Task, TaskResult
 from ingest.paths import OutputClaims, safe_relative_path
 from ingest.pipeline import failed, run_task
-from ingest.planning import GAVE_UP, TOO_LARGE, Outputs, gone, plan, written
+from ingest.planning import GAVE_UP, TOO_LARGE, Outputs, gone, plan
 from ingest.pools.index_writer import IndexWriter
 from ingest.pools.local import WorkerPool
 from ingest.readers.base import Reader
@@ -96,7 +96,7 @@ def run(
             for result, listed in dispatcher.results(reader):
                 summary.add(result)
                 if ledger is not None:  # state last: the result's outputs are already durable
-                    _record(ledger, result, cfg, fingerprint, run_id)
+                    _record(ledger, result, fingerprint, run_id)
                 if webhooks is not None:
                     webhooks.document(result)
                 bar.total = max(listed, bar.n + 1)
@@ -142,13 +142,13 @@ def _report(result: DocumentResult) -> None:
         log.info("%s %s%s", result.status, key, recovered)
 
 
-def _record(ledger: Ledger, result: DocumentResult, cfg: RunConfig, fingerprint: str, run_id: int | None) -> None:
+def _record(ledger: Ledger, result: DocumentResult, fingerprint: str, run_id: int | None) -> None:
     if result.status == "deleted":
         ledger.forget(result.ref.source_url)
     elif result.error_type not in (GAVE_UP, TOO_LARGE):  # their records stay as they were
         ledger.record(result, fingerprint, run_id)
-        if result.status == "processed" and (seen := written(cfg, result.ref.rel_path)):
-            ledger.trust(result, fingerprint, seen)
+        if result.status == "processed" and result.outputs:
+            ledger.trust(result, fingerprint, result.outputs)
 
 
 @dataclass

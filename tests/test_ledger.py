@@ -356,8 +356,7 @@ def test_a_no_op_run_with_s3_outputs_reads_none_of_them(s3, bucket, ingest, tmp_
     target = f"out-{bucket}"
     s3.create_bucket(Bucket=target)
     args = ("--s3-url", f"s3://{bucket}/docs/")
-    assert ingest(*args, out=f"s3://{target}/out/").exit_code == 0
-    assert "0 processed, 3 skipped" in summary(ingest(*args, out=f"s3://{target}/out/"))
+    assert ingest(*args, out=f"s3://{target}/out/").exit_code == 0  # the ETags of its PUTs remembered
 
     recorder.start()
     result = ingest(*args, out=f"s3://{target}/out/")

@@ -16,8 +16,9 @@ class Storage(Protocol):
     def check(self) -> None:
         """Raise ConfigError when the outputs cannot be used (exit 2, before any work)."""
 
-    def write(self, key: str, data: str | bytes) -> None:
-        """Write ``key`` whole or not at all."""
+    def write(self, key: str, data: str | bytes) -> str:
+        """Write ``key`` whole or not at all; its identity as ``listing`` will show it (as long as it is moved
+        only within the storage)."""
 
     def read(self, key: str) -> bytes | None: ...
 
@@ -28,9 +29,6 @@ class Storage(Protocol):
     def move(self, key: str, to: str) -> None: ...
 
     def remove_tree(self, folder: str) -> None: ...
-
-    def identity(self, key: str) -> str | None:
-        """What ``listing`` shows for ``key`` where that costs no request (a local file); else None."""
 
     def listing(self) -> Iterator[tuple[str, str]]:
         """Every output's key and identity (its size with its modification time or ETag), in key order, outside

@@ -103,8 +103,15 @@ def remove_outputs(store: Storage, rel_path: str) -> None:
         store.delete(key)
 
 
-def write_chunks(store: Storage, key: str, records: list[dict]) -> None:
-    store.write(key, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+def write_chunks(store: Storage, key: str, records: list[dict]) -> str:
+    """Write the chunk records; their file's identity."""
+    return store.write(key, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+
+
+def identities(found: list[str | None]) -> str | None:
+    """A document's output identities (element JSON first, then its chunk file) as the ledger keeps them; None
+    when one is unknown."""
+    return None if None in found else "|".join(found)
 
 
 def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
@@ -120,7 +127,7 @@ def _stamp(ref: DocumentRef, fingerprint: str) -> dict:
     }
 
 
-def write_elements(store: Storage, key: str, elements: list, ref: DocumentRef, fingerprint: str) -> None:
+def write_elements(store: Storage, key: str, elements: list, ref: DocumentRef, fingerprint: str) -> str:
     """Write ``elements`` as ``elements_to_json`` does (coordinates rounded, keys sorted, indented), each carrying
     the source URL and object version; encoded by orjson, which is several times faster than the standard
     library's indenting encoder (a fifth of a long PDF's partition time otherwise). Nothing that can change while
@@ -135,7 +142,7 @@ def write_elements(store: Storage, key: str, elements: list, ref: DocumentRef, f
         element.metadata.file_directory = None  # a worker's temp path: differs between runs and machines
         element.metadata.last_modified = None
     dicts = elements_to_dicts(_fix_metadata_field_precision(elements))  # private, but pinned: unstructured==0.27.35
-    store.write(key, _json(dicts, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    return store.write(key, _json(dicts, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
 
 def read_stamp(store: Storage, key: str) -> dict | None:

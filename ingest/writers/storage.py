@@ -39,8 +39,9 @@ class LocalStorage:
     def location(self, key: str) -> str:
         return str(self.root / key)
 
-    def write(self, key: str, data: str | bytes) -> None:
+    def write(self, key: str, data: str | bytes) -> str:
         atomic_write(self.root / key, data)
+        return _identity((self.root / key).stat())
 
     def read(self, key: str) -> bytes | None:
         try:
@@ -59,12 +60,6 @@ class LocalStorage:
 
     def remove_tree(self, folder: str) -> None:
         shutil.rmtree(self.root / folder, ignore_errors=True)
-
-    def identity(self, key: str) -> str | None:
-        try:
-            return _identity((self.root / key).stat())
-        except FileNotFoundError:
-            return None
 
     def listing(self) -> Iterator[tuple[str, str]]:
         if self.root.is_dir():
@@ -115,9 +110,14 @@ class S3Storage:
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
-    def write(self, key: str, data: str | bytes) -> None:
+    def write(self, key: str, data: str | bytes) -> str:
+        """One PUT. Its ETag is also the copy's that ``move`` makes (S3 keeps the ETag of an object copied whole,
+        unless the bucket's encryption makes ETags differ: then the next run reads the output once)."""
         body = data.encode("utf-8") if isinstance(data, str) else data
-        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body, ContentType="application/json")
+        put = self.client.put_object(
+            Bucket=self.bucket, Key=self.prefix + key, Body=body, ContentType="application/json"
+        )
+        return f"{len(body)}:{put['ETag']}"
 
     def read(self, key: str) -> bytes | None:
         try:
@@ -140,9 +140,6 @@ class S3Storage:
     def remove_tree(self, folder: str) -> None:
         for key in self._keys(folder.rstrip("/") + "/"):
             self.delete(key)
-
-    def identity(self, key: str) -> str | None:
-        return None  # a HEAD per output: the next run's listing tells
 
     def listing(self) -> Iterator[tuple[str, str]]:
         for key, obj in self._objects(""):
