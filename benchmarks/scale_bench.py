@@ -7,8 +7,7 @@ For each size, a bucket of small text, Markdown and HTML objects in a moto S3 se
 (a local folder, an S3 prefix of the same server): the first run (documents/s, `--no-vectors`: embedding is the
 embedding benchmark's), then no-op reruns with nothing changed: wall time (the whole command), the output files
 opened for reading (a Python audit hook in the driver, for a local folder) or the output GETs and HEADs (moto's
-request recorder, for S3) and the bytes they hold, and the driver's peak resident memory. The first rerun of S3
-outputs reads each output once (the ledger learns the ETags); every later one reads none.
+request recorder, for S3) and the bytes they hold, and the driver's peak resident memory.
 """
 
 from __future__ import annotations
@@ -175,8 +174,8 @@ def main() -> int:
             moto.terminate()
             moto.wait(10)
     print(
-        "\nno-op reruns listed in order ( / ): the first rerun of S3 outputs reads each output once, then the ledger"
-        "\nknows their ETags. Output requests: every request to the output prefix (listings included)."
+        "\nno-op reruns listed in order ( / ). Output requests: every request to the output prefix (listings"
+        "\nincluded); output files read: GETs and HEADs of an output for S3."
     )
     return 0
 
