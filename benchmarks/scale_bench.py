@@ -19,14 +19,14 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote
 
 import boto3
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from partition_bench import BIN, ENV, spread, watch  # noqa: E402
 
-from conftest import start_moto  # noqa: E402  (partition_bench put the tests on the path)
+from conftest import Recorder, start_moto  # noqa: E402  (partition_bench put the tests on the path)
 
 AUDIT = """
 import atexit, os, sys
@@ -73,15 +73,7 @@ def sizes(s3, size: int, requests_made: list[dict]) -> list[int]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket="outputs", Prefix=f"{size}/"):
         listed.update({obj["Key"]: obj["Size"] for obj in page.get("Contents", ())})
     keys = [e["url"].split("/outputs/", 1)[1].split("?")[0] for e in requests_made if e["method"] == "GET"]
-    return [listed.get(requests.utils.unquote(key), 0) for key in keys]
-
-
-def recording(endpoint: str, action: str) -> list[dict]:
-    requests.post(f"{endpoint}/moto-api/recorder/{action}-recording", timeout=5)
-    if action != "stop":
-        return []
-    text = requests.get(f"{endpoint}/moto-api/recorder/download-recording", timeout=30).text
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [listed.get(unquote(key), 0) for key in keys]
 
 
 def run(source: list[str], out: str, tmp: Path, processes: int) -> tuple[dict, float, float, tuple[int, int]]:
@@ -132,6 +124,7 @@ def main() -> int:
                 region_name="us-east-1",
             )
             s3.create_bucket(Bucket="outputs")
+            recorder = Recorder(endpoint)
             print(f"{args.processes} processes, --no-vectors, {os.cpu_count()} CPUs; no-op reruns: {args.repeat}\n")
             print(
                 "| documents | outputs | first run s | first run docs/s | first run peak RSS MB "
@@ -148,10 +141,9 @@ def main() -> int:
                     assert first["processed"] + len(first["empty"]) == size, first
                     walls, rsses, files, read, calls = [], [], [], [], []
                     for _ in range(args.repeat):
-                        recording(endpoint, "reset")
-                        recording(endpoint, "start")
+                        recorder.start()
                         again, rerun_wall, rerun_rss, opened = run(source, out, tmp, args.processes)
-                        entries = recording(endpoint, "stop")
+                        entries = recorder.stop()
                         assert again["processed"] == 0 and again["skipped"] == size, again
                         touched = [
                             e

@@ -385,6 +385,33 @@ class RabbitServer:
         return [queue["name"] for queue in json.loads(listed.stdout)]
 
 
+def serve(server):
+    """A broker fixture's body: the server started, handed to the test, stopped unless the test stopped it."""
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+@pytest.fixture
+def chroma_port(chroma_server):
+    return chroma_server
+
+
+@pytest.fixture
+def start_worker(broker, tmp_path):
+    """Starts `ingest worker` processes on the test module's ``broker``; stops them after the test."""
+    started = []
+
+    def start(fault: str | None = None, concurrency: int = 2, args: tuple[str, ...] = ()) -> Worker:
+        started.append(Worker(broker.url, tmp_path / f"worker-{len(started)}", fault, concurrency, args=args))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
 class Worker:
     """`ingest worker` as a user starts it, with the test-only fault hook on its PYTHONPATH."""
 

@@ -17,7 +17,7 @@ import chromadb
 import pytest
 from test_webhooks import SECRET, Recorder
 
-from conftest import EXAMPLES, FAKE_KEYS, INGEST, TESTS, RedisServer, Worker, free_port, output_state
+from conftest import EXAMPLES, FAKE_KEYS, INGEST, TESTS, RedisServer, Worker, free_port, output_state, serve
 from conftest import REDIS_PASSWORD as PASSWORD
 from faults import FaultProxy
 from ingest.webhooks import sign
@@ -27,29 +27,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def broker(tmp_path):
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    if server.process.poll() is None:
-        server.stop()
-
-
-@pytest.fixture
-def chroma_port(chroma_server):
-    return chroma_server
-
-
-@pytest.fixture
-def start_worker(broker, tmp_path):
-    started = []
-
-    def start(fault: str | None = None, concurrency: int = 2) -> Worker:
-        started.append(Worker(broker.url, tmp_path / f"worker-{len(started)}", fault, concurrency))
-        return started[-1]
-
-    yield start
-    for worker in started:
-        worker.stop()
+    yield from serve(RedisServer(tmp_path))
 
 
 def documents(tmp_path: Path) -> Path:

@@ -12,7 +12,7 @@ import kombu
 import pytest
 from test_celery import celery_args, documents, failures, ingest, local_run, start_driver, vectors
 
-from conftest import INGEST, RABBIT_PASSWORD, RabbitServer, RedisServer, Worker, free_port, output_state
+from conftest import INGEST, RABBIT_PASSWORD, RabbitServer, RedisServer, Worker, free_port, output_state, serve
 
 pytestmark = pytest.mark.slow
 
@@ -27,36 +27,14 @@ def port_mapper():
 
 
 @pytest.fixture
-def rabbit(tmp_path):
-    server = RabbitServer(tmp_path)
-    server.start()
-    yield server
-    if server.process.poll() is None:
-        server.stop()
+def broker(tmp_path):
+    yield from serve(RabbitServer(tmp_path))
 
 
-@pytest.fixture
-def chroma_port(chroma_server):
-    return chroma_server
-
-
-@pytest.fixture
-def start_worker(rabbit, tmp_path):
-    started = []
-
-    def start(fault: str | None = None, concurrency: int = 2, args: tuple[str, ...] = ()) -> Worker:
-        started.append(Worker(rabbit.url, tmp_path / f"worker-{len(started)}", fault, concurrency, args=args))
-        return started[-1]
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
-def test_rabbitmq_workers_give_the_local_outputs_and_vectors(rabbit, start_worker, chroma_port, tmp_path):
+def test_rabbitmq_workers_give_the_local_outputs_and_vectors(broker, start_worker, chroma_port, tmp_path):
     docs = documents(tmp_path)
     workers = [start_worker(concurrency=1), start_worker(concurrency=1)]  # two on one host, named apart
-    code, log, report = ingest(docs, tmp_path / "celery", *celery_args(rabbit, chroma_port))
+    code, log, report = ingest(docs, tmp_path / "celery", *celery_args(broker, chroma_port))
     local_code, local_log, local_report = local_run(docs, tmp_path, chroma_port)
 
     assert (code, local_code) == (1, 1), log + local_log
@@ -68,17 +46,17 @@ def test_rabbitmq_workers_give_the_local_outputs_and_vectors(rabbit, start_worke
     assert output_state(tmp_path / "celery") == output_state(tmp_path / "local")  # byte for byte
     assert vectors(chroma_port, "ingest") == vectors(chroma_port, "local")
     assert all(worker.received() for worker in workers)  # both took tasks
-    with kombu.Connection(rabbit.url) as connection:  # the task queue has priorities; the driver's replies are gone
+    with kombu.Connection(broker.url) as connection:  # the task queue has priorities; the driver's replies are gone
         channel = connection.channel()
         channel.queue_declare(
             "ingest", durable=True, auto_delete=False, arguments={"x-max-priority": 2}
         )  # the same: accepted
         with pytest.raises(connection.channel_errors, match="x-max-priority"):
             connection.channel().queue_declare("ingest", durable=True, auto_delete=False)
-    assert not [name for name in rabbit.queues() if name.startswith("ingest.replies.")]
+    assert not [name for name in broker.queues() if name.startswith("ingest.replies.")]
     assert "DuplicateNodename" not in log + "".join(worker.text() for worker in workers)
 
-    code, log, again = ingest(docs, tmp_path / "celery", *celery_args(rabbit, chroma_port))
+    code, log, again = ingest(docs, tmp_path / "celery", *celery_args(broker, chroma_port))
     assert code == 1 and again["processed"] == 0 and again["skipped"] == 7, log
     everything = (
         log
@@ -92,14 +70,14 @@ def test_rabbitmq_workers_give_the_local_outputs_and_vectors(rabbit, start_worke
     assert RABBIT_PASSWORD not in everything and "amqp://***@127.0.0.1" in everything
 
 
-def test_a_worker_killed_mid_document_leaves_it_to_another_with_results_in_redis(rabbit, chroma_port, tmp_path):
+def test_a_worker_killed_mid_document_leaves_it_to_another_with_results_in_redis(broker, chroma_port, tmp_path):
     docs = documents(tmp_path)
     store = RedisServer(tmp_path)
     store.start()
-    worker = Worker(rabbit.url, tmp_path / "worker", "fake.docx=killonce", args=("--result-backend", store.url))
+    worker = Worker(broker.url, tmp_path / "worker", "fake.docx=killonce", args=("--result-backend", store.url))
     try:
         code, log, report = ingest(
-            docs, tmp_path / "out", *celery_args(rabbit, chroma_port), "--result-backend", store.url
+            docs, tmp_path / "out", *celery_args(broker, chroma_port), "--result-backend", store.url
         )
     finally:
         worker.stop()
@@ -118,17 +96,17 @@ def test_a_worker_killed_mid_document_leaves_it_to_another_with_results_in_redis
     assert len(stored) == stored[0]["chunk_count"]  # done once: no duplicate chunks
 
 
-def test_the_run_survives_a_rabbitmq_restart(rabbit, start_worker, chroma_port, tmp_path):
+def test_the_run_survives_a_rabbitmq_restart(broker, start_worker, chroma_port, tmp_path):
     docs = documents(tmp_path)
     worker = start_worker(fault="fake.docx=slow")
-    driver = start_driver(docs, tmp_path, "--max-attempts", "1", "-v", *celery_args(rabbit, chroma_port))
+    driver = start_driver(docs, tmp_path, "--max-attempts", "1", "-v", *celery_args(broker, chroma_port))
     deadline = time.monotonic() + 120
     while not (tmp_path / "worker-0" / "fake.docx.started").exists():
         assert time.monotonic() < deadline and driver.poll() is None, worker.text()
         time.sleep(0.1)
-    rabbit.stop()  # mid-document: the task in progress is delivered again, the queued ones wait on disk
+    broker.stop()  # mid-document: the task in progress is delivered again, the queued ones wait on disk
     time.sleep(2)
-    rabbit.start()
+    broker.start()
     output, _ = driver.communicate(timeout=300)
 
     report = (tmp_path / "summary.json").read_text()
@@ -139,16 +117,16 @@ def test_the_run_survives_a_rabbitmq_restart(rabbit, start_worker, chroma_port, 
     assert "Traceback" not in output and RABBIT_PASSWORD not in output + worker.text()
 
 
-def test_rabbitmq_refusals_and_an_unreachable_broker_exit_2(rabbit, tmp_path):
+def test_rabbitmq_refusals_and_an_unreachable_broker_exit_2(broker, tmp_path):
     docs = documents(tmp_path)
     away = f"amqp://ingest:{RABBIT_PASSWORD}@127.0.0.1:{free_port()}//"
-    wrong_password = rabbit.url.replace(RABBIT_PASSWORD, "not-the-password")
+    wrong_password = broker.url.replace(RABBIT_PASSWORD, "not-the-password")
     shared = ["--executor", "celery", "--shared-folders", "--no-vectors"]
     for args, expected in (
         (["--broker-url", away], "Cannot reach the broker at amqp://***@127.0.0.1"),
         (["--broker-url", wrong_password], "Cannot reach the broker"),
-        (["--broker-url", rabbit.url], "No ingest worker consumes the queue 'ingest'"),
-        (["--broker-url", rabbit.url, "--result-backend", "http://x"], "is not a rpc:// or redis://"),
+        (["--broker-url", broker.url], "No ingest worker consumes the queue 'ingest'"),
+        (["--broker-url", broker.url, "--result-backend", "http://x"], "is not a rpc:// or redis://"),
         (
             ["--broker-url", "redis://127.0.0.1:6379/0", "--result-backend", "rpc://"],
             "with a redis:// broker: the results are kept in the broker's own Redis; leave --result-backend out",
@@ -167,19 +145,19 @@ def test_rabbitmq_refusals_and_an_unreachable_broker_exit_2(rabbit, tmp_path):
     assert RABBIT_PASSWORD not in done.stderr
 
 
-def test_a_rabbitmq_gone_for_good_ends_the_run_with_exit_1(rabbit, start_worker, tmp_path):
+def test_a_rabbitmq_gone_for_good_ends_the_run_with_exit_1(broker, start_worker, tmp_path):
     docs = documents(tmp_path)
     start_worker(fault="fake.docx=slow")
-    driver = start_driver(docs, tmp_path, "--broker-patience", "5", *celery_args(rabbit))
+    driver = start_driver(docs, tmp_path, "--broker-patience", "5", *celery_args(broker))
     deadline = time.monotonic() + 120
     while not (tmp_path / "worker-0" / "fake.docx.started").exists():
         assert time.monotonic() < deadline and driver.poll() is None
         time.sleep(0.1)
-    rabbit.stop()
+    broker.stop()
     stopped = time.monotonic()
     output, _ = driver.communicate(timeout=120)
     waited = time.monotonic() - stopped
-    rabbit.start()  # for the worker's own shutdown
+    broker.start()  # for the worker's own shutdown
 
     report = json.loads((tmp_path / "summary.json").read_text())
     assert driver.returncode == 1 and "did not answer for 5 s" in report["error"], output
