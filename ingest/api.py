@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import lru_cache
 from pathlib import Path
 
 from ingest.config import IndexConfig, RunConfig, RunOptions
@@ -84,7 +85,7 @@ def run(cfg: RunConfig, options: RunOptions | None = None) -> RunSummary:
         lock.acquire(options.wait_lock, cfg.output_dir)
         ledger = Ledger(ledger_path(cfg.output_dir, options.state_path))
         stack.callback(ledger.close)
-        run_id = ledger.begin_run(cfg.source.display_url, options.arguments or _arguments(cfg))
+        run_id = ledger.begin_run(cfg.source.display_url, options.arguments or _arguments(cfg), options.run_id)
         webhooks = None
         if options.webhooks:
             webhooks = Webhooks(options.webhooks.urls, options.webhooks.secret, run_id, cfg.source.retries)
@@ -141,20 +142,27 @@ def status(output_dir: str, state_path: Path | None = None, failed_only: bool = 
 def query(text: str, cfg: IndexConfig, k: int = 5, model: str | None = None) -> list[tuple[str, dict, float]]:
     """``(text, metadata, distance)`` of the ``k`` chunks nearest to ``text``, embedded as the collection's vectors
     were (model and backend), or else with ``model``."""
-    from ingest.embedding import made_by, make_embedder
+    from ingest.embedding import made_by
     from ingest.writers import make_index
 
     index = make_index(cfg)
     index.open(cfg.model, 0, create=False)
     built_with = index.metadata
     name, backend = made_by(built_with.get("embedding_model", cfg.model))
-    embedder = make_embedder(model or name, cfg.device, "torch" if model else backend)
+    embedder = _query_embedder(model or name, cfg.device, "torch" if model else backend)
     if built_with.get("dimension", embedder.dimension) != embedder.dimension:
         raise ConfigError(
             f"The collection {cfg.collection!r} holds {built_with['dimension']}-dimensional vectors; "
             f"{embedder.name!r} makes {embedder.dimension}-dimensional ones"
         )
     return index.query(embedder.encode([text])[0], k)
+
+
+@lru_cache(maxsize=2)  # a server answers many queries with one model
+def _query_embedder(name: str, device: str, backend: str):
+    from ingest.embedding import make_embedder
+
+    return make_embedder(name, device, backend)
 
 
 def _checked_reader(cfg: RunConfig):

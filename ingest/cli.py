@@ -7,6 +7,7 @@ Exit codes: 0 every listed document processed or skipped; 1 some documents faile
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from ingest.config import (  # noqa: E402
     PartitionConfig,
     RunConfig,
     RunOptions,
+    ServeConfig,
     SourceConfig,
     WebhookConfig,
 )
@@ -48,6 +50,8 @@ from ingest.options import (  # noqa: E402
     index_options,
     option,
     processing_options,
+    report_options,
+    serve_options,
     source_options,
     state_options,
     verbose_option,
@@ -99,6 +103,7 @@ def config_error(exc: ConfigError) -> click.ClickException:
 @processing_options
 @index_options
 @bookkeeping_options
+@report_options
 @executor_options
 @click.option(
     "--dry-run", is_flag=True, help="List what would be processed, skipped and deleted, and why; change nothing."
@@ -140,9 +145,9 @@ def run(dry_run: bool, verbose: int, summary_json: Path | None, **flags):
     sys.exit(summary.exit_code)
 
 
-def _run_settings(flags: dict) -> tuple[RunConfig, RunOptions]:
+def _run_settings(flags: dict, source_required: bool = True) -> tuple[RunConfig, RunOptions]:
     """The flags of ``ingest run`` as the library's settings; usage errors say which flag is wrong."""
-    if (flags["s3_url"] is None) == (flags["local_path"] is None):
+    if flags["s3_url"] and flags["local_path"] or source_required and not (flags["s3_url"] or flags["local_path"]):
         raise click.UsageError("give exactly one source: --s3-url or --local-path")
     if flags["executor"] == "celery" and not flags["broker_url"]:
         raise click.UsageError("--executor celery needs --broker-url (or INGEST_BROKER_URL)")
@@ -155,8 +160,8 @@ def _run_settings(flags: dict) -> tuple[RunConfig, RunOptions]:
     if flags["s3_url"]:
         bucket, prefix = flags["s3_url"]
         source = SourceConfig("s3", bucket=bucket, prefix=prefix, anonymous=flags["anonymous"], **common)
-    else:
-        source = SourceConfig("local", local_root=str(flags["local_path"]), **common)
+    else:  # without a source (ingest serve), each request names one
+        source = SourceConfig("local", local_root=str(flags["local_path"] or ""), **common)
     cfg = RunConfig(
         source=source,
         partition=PartitionConfig(
@@ -197,7 +202,7 @@ def _run_settings(flags: dict) -> tuple[RunConfig, RunOptions]:
             flags["result_backend"],
         )
     webhooks = WebhookConfig(flags["webhook_url"], flags["webhook_secret"] or "") if flags["webhook_url"] else None
-    return cfg, RunOptions(broker, webhooks, flags["state_path"], flags["wait_lock"], _arguments(flags))
+    return cfg, RunOptions(broker, webhooks, flags["state_path"], flags.get("wait_lock", False), _arguments(flags))
 
 
 def _arguments(flags: dict) -> dict:
@@ -365,6 +370,70 @@ def worker(
         start_worker(broker_url, result_backend, settings, queue_names, limits, loglevel, hostname)
     except ConfigError as exc:
         raise config_error(exc) from None
+
+
+@cli.command()
+@serve_options
+@source_options
+@worker_options
+@state_options
+@processing_options
+@index_options
+@bookkeeping_options
+@executor_options
+@verbose_option
+def serve(host, port, token, allow_folder, inbox, max_upload_mb, max_upload_files, verbose, **flags):
+    """Serve a JSON API and web pages over the output folder's ledger: submit runs (and uploads) over HTTP, watch
+    every run (one from cron too) move, read results and failures, search the index. The run options set up the
+    runs it is sent; a request names its source (an s3:// URL, or a folder under --local-path or --allow-folder)
+    and may set strategy, reprocess, include, exclude and callback_url. Runs go one at a time, each in a process
+    of its own. Stop it with Ctrl-C.
+
+    \b
+    Example:
+        INGEST_SERVE_TOKEN=... ingest serve --s3-url s3://my-bucket/reports/ --port 8080
+        curl -X POST -H "Authorization: Bearer $INGEST_SERVE_TOKEN" localhost:8080/api/runs -d '{}'
+    """
+    from ingest.service import serve as serve_forever
+    from ingest.service import token_for
+
+    _configure_logging(verbose)
+    cfg, options = _run_settings(flags, source_required=False)
+    if options.webhooks is None and flags["webhook_secret"]:  # the secret that signs requests' callbacks
+        options = dataclasses.replace(options, webhooks=WebhookConfig((), flags["webhook_secret"]))
+    options = dataclasses.replace(options, arguments=None)
+    folders = [str(folder) for folder in allow_folder]
+    if flags["local_path"]:
+        folders.append(str(flags["local_path"]))
+    if inbox and not inbox.startswith("s3://"):
+        Path(inbox).mkdir(parents=True, exist_ok=True)
+        folders.append(inbox)
+    config = ServeConfig(
+        cfg,
+        options,
+        default_source=bool(flags["s3_url"] or flags["local_path"]),
+        host=host,
+        port=port,
+        token=token or "",
+        allowed_folders=tuple(folders),
+        inbox=inbox,
+        max_upload_mb=max_upload_mb,
+        max_upload_files=max_upload_files,
+    )
+    try:
+        api.check(cfg, options)
+        token, written = token_for(config)
+    except ConfigError as exc:
+        raise config_error(exc) from None
+    config = dataclasses.replace(config, token=token)
+    where = f"; the token for writes is in {written}" if written else ""
+    click.echo(f"ingest serve: http://{host}:{port}/ over {cfg.output_dir}{where} (Ctrl-C stops)", err=True)
+    try:
+        serve_forever(config)
+    except OSError as exc:
+        raise config_error(ConfigError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")) from None
+    except KeyboardInterrupt:
+        click.echo("ingest serve: stopped", err=True)
 
 
 main = cli

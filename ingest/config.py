@@ -126,6 +126,7 @@ class RunOptions:
     state_path: Path | None = None  # the ledger [default: <output dir>/.ingest/state.db]
     wait_lock: bool = False  # wait for another run on the same outputs instead of raising LockHeld
     arguments: dict | None = None  # how the run was asked for, recorded in the ledger (never a secret)
+    run_id: int | None = None  # the ledger's queued run this is (``ingest serve``), else a new one
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,22 @@ class RunConfig:
         if self.index.enabled:  # bf16 and int8 give other vectors (auto's choice is kept by the index)
             vectors = (self.index.model, self.index.backend if self.index.backend in ("bf16", "onnx-int8") else None)
         return _fingerprint(self.partition, self.chunk if self.chunks_enabled else None, vectors)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """``ingest serve``: where it listens, who may change things, and what the runs it is sent may read."""
+
+    run: RunConfig  # submitted runs start from these settings; a request names its source and a few options
+    options: RunOptions
+    default_source: bool  # whether ``run.source`` was given, for requests that name none
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str = field(default="", repr=False)
+    allowed_folders: tuple[str, ...] = ()  # the local folders a request may name as its source
+    inbox: str | None = None  # where uploads go: a local folder or s3://bucket/prefix/
+    max_upload_mb: int = 100  # per request
+    max_upload_files: int = 100  # per request
 
 
 @lru_cache(maxsize=16)  # asked once per listed document

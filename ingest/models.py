@@ -159,6 +159,11 @@ class RunSummary:
                     self.low_coverage.append(result)
 
     @property
+    def documents(self) -> int:
+        """Listed documents finished so far (deletions are not listed)."""
+        return self.processed + self.skipped + self.failed + self.empty
+
+    @property
     def exit_code(self) -> int:
         return 1 if self.failed or self.error else 0
 

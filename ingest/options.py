@@ -16,6 +16,7 @@ from ingest.config import (
     STRATEGIES,
     BrokerConfig,
     Limits,
+    ServeConfig,
     default_download_dir,
 )
 from ingest.embedding import BACKENDS
@@ -335,11 +336,6 @@ processing_options = bundle(
 
 bookkeeping_options = bundle(
     option(
-        "--summary-json",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Also write the run's summary as JSON, with a row per failed document.",
-    ),
-    option(
         "--sync-deletes/--no-sync-deletes",
         default=True,
         show_default=True,
@@ -366,6 +362,14 @@ bookkeeping_options = bundle(
         "--webhook-secret",
         help="The shared secret of the HMAC-SHA256 signature of every webhook (required with --webhook-url; "
         "prefer the environment variable, which stays out of the process list).",
+    ),
+)
+
+report_options = bundle(
+    option(
+        "--summary-json",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Also write the run's summary as JSON, with a row per failed document.",
     ),
     option(
         "--wait-lock",
@@ -415,4 +419,48 @@ verbose_option = click.option(
     "--verbose",
     count=True,
     help="-v: a line per document (per task for a worker); -vv: debug logs of every library.",
+)
+
+serve_options = bundle(
+    option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        help="The address to listen on. Anything but this machine's loopback needs --token.",
+    ),
+    option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="The port to listen on."),
+    click.option(
+        "--token",
+        envvar="INGEST_SERVE_TOKEN",
+        show_envvar=True,
+        help="The bearer token that requests starting runs or uploading must carry (prefer the environment "
+        "variable). Without one, a server on 127.0.0.1 makes one up and writes it to a file only you can read.",
+    ),
+    option(
+        "--allow-folder",
+        multiple=True,
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="A local folder that submitted runs may name as their source, with everything under it "
+        "(repeatable; --local-path and a local --inbox are allowed already). s3:// sources are always allowed.",
+    ),
+    option(
+        "--inbox",
+        type=OutputDir(),
+        help="Where POST /api/uploads stores files (a folder or s3://bucket/prefix/); each upload then queues a "
+        "run of the inbox. Without it, uploads are refused.",
+    ),
+    option(
+        "--max-upload-mb",
+        type=click.IntRange(min=1),
+        default=ServeConfig.max_upload_mb,
+        show_default=True,
+        help="The largest upload request, all its files together.",
+    ),
+    option(
+        "--max-upload-files",
+        type=click.IntRange(min=1),
+        default=ServeConfig.max_upload_files,
+        show_default=True,
+        help="The most files in one upload request.",
+    ),
 )

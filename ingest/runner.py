@@ -38,6 +38,7 @@ from ingest.writers.storage import storage_for
 
 log = logging.getLogger("ingest")
 _SCHEDULING_WINDOW = 1000  # to-do documents sorted biggest first at a time, while the listing streams
+_PROGRESS_SECONDS = 1.0  # how often a run's counts so far go to the ledger, for those who watch it
 
 
 def run(
@@ -91,21 +92,31 @@ def run(
         prefetch = ThreadPoolExecutor(cfg.num_processes, "ingest-prefetch") if reader.downloads and not broker else None
         if prefetch:
             stack.callback(prefetch.shutdown, cancel_futures=True)
-        dispatcher = _Dispatcher(cfg, start_pool, writer, indexed or {}, ledger, prefetch)
+        def progress(listed: int) -> None:
+            """The counts so far to the ledger, for those who watch the run (``ingest serve``)."""
+            if ledger is not None and run_id is not None:
+                ledger.progress(run_id, summary, listed)
+
+        dispatcher = _Dispatcher(cfg, start_pool, writer, indexed or {}, ledger, prefetch, progress)
+        shown, total = time.monotonic(), 0
         try:
-            for result, listed in dispatcher.results(reader):
+            for result, total in dispatcher.results(reader):
                 summary.add(result)
                 if ledger is not None:  # state last: the result's outputs are already durable
                     _record(ledger, result, fingerprint, run_id)
+                if time.monotonic() - shown > _PROGRESS_SECONDS:
+                    progress(total)
+                    shown = time.monotonic()
                 if webhooks is not None:
                     webhooks.document(result)
-                bar.total = max(listed, bar.n + 1)
+                bar.total = max(total, bar.n + 1)
                 if result.status != "skipped":  # the counts shown changed
                     bar.set_postfix(pages=summary.pages, failed=summary.failed, refresh=False)
                 bar.update()
                 _report(result)
         except BrokerLost as exc:  # what is not done is not recorded: the next run does it
             dispatcher.error = exc.message
+        progress(total)
     summary.error = dispatcher.error
     if summary.error:
         log.error("ERROR %s; the next run goes on from here", summary.error)
@@ -172,8 +183,10 @@ class _Dispatcher:
         indexed,
         ledger: Ledger | None,
         prefetch: ThreadPoolExecutor | None,
+        progress: Callable[[int], None],
     ):
         self.cfg, self.start_pool, self.writer, self.indexed, self.ledger = cfg, start_pool, writer, indexed, ledger
+        self.progress = progress  # told how many are listed before each batch of work
         self.prefetch, self.pool, self.reader = prefetch, None, None
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.awaiting_index: dict[str, DocumentResult] = {}
@@ -229,6 +242,8 @@ class _Dispatcher:
     def _dispatch(self, refs: list[DocumentRef], listed: int) -> Iterator[tuple[DocumentResult, int]]:
         """Biggest first (by size: pages are known only once a file is here), so that the run does not end on one
         long document; long PDFs are split besides. With S3, the next documents download while others parse."""
+        if refs:
+            self.progress(listed)
         for ref in sorted(refs, key=lambda ref: ref.size, reverse=True):
             self.pool = self.pool or self.start_pool([waiting.key for waiting in refs])
             self.in_flight += 1

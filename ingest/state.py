@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,13 +53,28 @@ CREATE TABLE IF NOT EXISTS runs (
     arguments TEXT NOT NULL,
     processed INTEGER, skipped INTEGER, failed INTEGER, deleted INTEGER, pages INTEGER, chunks INTEGER,
     exit_code INTEGER,
-    empty INTEGER
+    empty INTEGER,
+    status TEXT,                   -- queued | running | done | failed (the run itself: a config error, a crash)
+    total INTEGER,                 -- documents listed so far (the listing streams)
+    done INTEGER,                  -- of those, finished
+    summary TEXT,                  -- as --summary-json writes it, once the run has ended
+    error TEXT,                    -- why the run itself failed
+    pid INTEGER, host TEXT         -- the process running it, to tell a live run from a killed one
 );
 """
 # Columns added since the first ledgers: an older ledger gains them, empty, when it is opened.
 _ADDED = {
     "documents": ("coverage REAL", "recovered_pages TEXT", "low_pages TEXT", "outputs TEXT"),
-    "runs": ("empty INTEGER",),
+    "runs": (
+        "empty INTEGER",
+        "status TEXT",
+        "total INTEGER",
+        "done INTEGER",
+        "summary TEXT",
+        "error TEXT",
+        "pid INTEGER",
+        "host TEXT",
+    ),
 }
 
 
@@ -82,6 +99,34 @@ def _coverage(result: DocumentResult) -> dict:
         "recovered_pages": ",".join(map(str, coverage.recovered_pages)),
         "low_pages": ",".join(map(str, coverage.low_pages)),
     }
+
+
+_COUNTS = ("processed", "skipped", "failed", "empty", "deleted", "pages", "chunks")
+
+
+def _run(row: sqlite3.Row) -> dict:
+    """A run as ``ingest status`` and ``ingest serve`` show it; a run whose process is gone without ending it
+    shows as failed."""
+    run = dict(row) | {"arguments": json.loads(row["arguments"])}
+    run["summary"] = json.loads(run["summary"]) if run["summary"] else None
+    if run["status"] is None:  # recorded before runs had a status
+        run["status"] = "done" if run["ended_at"] else "failed"
+    if run["status"] == "running" and not _alive(run["pid"], run["host"]):
+        run["status"], run["error"] = "failed", "the run's process ended before the run did (killed?)"
+    return run
+
+
+def _alive(pid: int | None, host: str | None) -> bool:
+    """Whether a run's process is still there; a run on another machine is taken to be."""
+    if pid is None or host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def now() -> str:
@@ -133,34 +178,65 @@ class Ledger:
         self.db.close()
 
     # -- runs --------------------------------------------------------------------------------------------------
-    def begin_run(self, source: str, arguments: dict) -> int:
+    def submit(self, source: str, arguments: dict) -> int:
+        """A run asked for (by ``ingest serve``) that starts when the runs before it are done."""
         cursor = self.db.execute(
-            "INSERT INTO runs (started_at, source, arguments) VALUES (?, ?, ?)",
+            "INSERT INTO runs (started_at, source, arguments, status) VALUES (?, ?, ?, 'queued')",
             (now(), source, json.dumps(arguments, sort_keys=True, default=str)),
         )
         return cursor.lastrowid
 
-    def end_run(self, run_id: int, summary: RunSummary) -> None:
+    def begin_run(self, source: str, arguments: dict, run_id: int | None = None) -> int:
+        """Start a run: a new one, or the queued ``run_id``."""
+        row = (now(), source, json.dumps(arguments, sort_keys=True, default=str), os.getpid(), socket.gethostname())
+        if run_id is not None:
+            self.db.execute(
+                "UPDATE runs SET started_at=?, source=?, arguments=?, pid=?, host=?, status='running' WHERE id=?",
+                (*row, run_id),
+            )
+            return run_id
+        cursor = self.db.execute(
+            "INSERT INTO runs (started_at, source, arguments, pid, host, status) VALUES (?, ?, ?, ?, ?, 'running')",
+            row,
+        )
+        return cursor.lastrowid
+
+    def progress(self, run_id: int, summary: RunSummary, total: int | None = None) -> None:
+        """A run's counts so far and how many documents are listed (``total``), for whoever watches."""
         self.db.execute(
-            "UPDATE runs SET ended_at=?, processed=?, skipped=?, failed=?, deleted=?, pages=?, chunks=?, exit_code=?, "
-            "empty=? WHERE id=?",
-            (
-                now(),
-                summary.processed,
-                summary.skipped,
-                summary.failed,
-                summary.deleted,
-                summary.pages,
-                summary.chunks,
-                summary.exit_code,
-                summary.empty,
-                run_id,
-            ),
+            f"UPDATE runs SET {', '.join(f'{name}=?' for name in _COUNTS)}, done=?, total=coalesce(?, total) "
+            "WHERE id=?",
+            (*(getattr(summary, name) for name in _COUNTS), summary.documents, total, run_id),
         )
 
-    def runs(self, limit: int = 10) -> list[dict]:
-        rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [dict(row) | {"arguments": json.loads(row["arguments"])} for row in rows]
+    def end_run(self, run_id: int, summary: RunSummary) -> None:
+        self.progress(run_id, summary)
+        self.db.execute(
+            "UPDATE runs SET ended_at=?, exit_code=?, summary=?, status='done' WHERE id=?",
+            (now(), summary.exit_code, json.dumps(summary.to_dict()), run_id),
+        )
+
+    def fail_run(self, run_id: int, error: str) -> None:
+        """The run itself failed (its settings, its process): no summary."""
+        self.db.execute(
+            "UPDATE runs SET ended_at=?, error=?, status='failed' WHERE id=? AND status IN ('queued', 'running')",
+            (now(), error, run_id),
+        )
+
+    def runs(self, limit: int = 10, offset: int = 0) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+        return [_run(row) for row in rows.fetchall()]
+
+    def run(self, run_id: int) -> dict | None:
+        row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    def run_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    def next_queued(self) -> int | None:
+        row = self.db.execute("SELECT id FROM runs WHERE status='queued' ORDER BY id LIMIT 1").fetchone()
+        return row[0] if row else None
 
     # -- documents -----------------------------------------------------------------------------------------------
     def get(self, source_url: str) -> DocumentState | None:
@@ -172,6 +248,23 @@ class Ledger:
         if status:
             query, args = query + " WHERE status=?", (status,)
         return [DocumentState(**dict(row)) for row in self.db.execute(query + " ORDER BY key", args)]
+
+    def page(self, status: str | None, key_prefix: str, limit: int, offset: int) -> tuple[int, list[DocumentState]]:
+        """One page of the documents (by key) with ``status`` and keys starting with ``key_prefix``, and how many
+        there are in all; failed ones first when no status is asked for."""
+        where = "substr(key, 1, ?) = ?" + (" AND status=?" if status else "")
+        args = (len(key_prefix), key_prefix, *((status,) if status else ()))
+        total = self.db.execute(f"SELECT count(*) FROM documents WHERE {where}", args).fetchone()[0]
+        rows = self.db.execute(
+            f"SELECT * FROM documents WHERE {where} ORDER BY status != 'failed', key LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return total, [DocumentState(**dict(row)) for row in rows]
+
+    def of_run(self, run_id: int) -> list[DocumentState]:
+        """The documents a run processed, found empty or failed (and that no later run did again), failed first."""
+        rows = self.db.execute("SELECT * FROM documents WHERE run_id=? ORDER BY status != 'failed', key", (run_id,))
+        return [DocumentState(**dict(row)) for row in rows]
 
     def under(self, url_prefix: str) -> list[DocumentState]:
         """Documents whose source URL starts with ``url_prefix``: what a full listing of it must account for."""

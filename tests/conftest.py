@@ -3,6 +3,7 @@ worker` processes, real documents, the real CLI."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -136,6 +138,36 @@ class Recorder:
 @pytest.fixture
 def recorder(s3_endpoint):
     return Recorder(s3_endpoint)
+
+
+class WebhookReceiver(http.server.ThreadingHTTPServer):
+    """A receiver that answers ``statuses`` in turn (then 200) and keeps what it got."""
+
+    def __init__(self, statuses=()):
+        self.statuses, self.requests = list(statuses), []
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(handler):
+                body = handler.rfile.read(int(handler.headers["Content-Length"]))
+                with lock:
+                    status = self.statuses.pop(0) if self.statuses else 200
+                    self.requests.append((status, dict(handler.headers), body))
+                handler.send_response(status)
+                handler.end_headers()
+
+            def log_message(handler, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}/hooks"
+
+    def delivered(self) -> list[dict]:
+        return [json.loads(body) for status, _, body in self.requests if status == 200]
 
 
 def upload_folder(s3, bucket: str, folder: Path, prefix: str) -> dict[str, Path]:

@@ -3,19 +3,17 @@ still gets every event; a dead one costs the run at most the documented bound.""
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 import requests
 
-from conftest import EXAMPLES, FIXTURES, ROOT, free_port, summary
+from conftest import EXAMPLES, FIXTURES, ROOT, WebhookReceiver, free_port, summary
 from ingest.webhooks import FLUSH_SECONDS, sign
 
 SECRET = "webhook-test-secret-0123456789"
@@ -27,36 +25,6 @@ def upload(s3, bucket):
     s3.upload_file(str(FIXTURES / "corrupt.pdf"), bucket, "in/corrupt.pdf")
 
 
-class Recorder(http.server.ThreadingHTTPServer):
-    """A receiver that answers ``statuses`` in turn (then 200) and keeps what it got."""
-
-    def __init__(self, statuses=()):
-        self.statuses, self.requests = list(statuses), []
-        lock = threading.Lock()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(handler):
-                body = handler.rfile.read(int(handler.headers["Content-Length"]))
-                with lock:
-                    status = self.statuses.pop(0) if self.statuses else 200
-                    self.requests.append((status, dict(handler.headers), body))
-                handler.send_response(status)
-                handler.end_headers()
-
-            def log_message(handler, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server_address[1]}/hooks"
-
-    def delivered(self) -> list[dict]:
-        return [json.loads(body) for status, _, body in self.requests if status == 200]
-
-
 def test_every_event_arrives_signed_at_the_example_receiver(s3, bucket, ingest, tmp_path):
     upload(s3, bucket)
     port = free_port()
@@ -66,7 +34,7 @@ def test_every_event_arrives_signed_at_the_example_receiver(s3, bucket, ingest, 
         stdout=subprocess.PIPE,
         text=True,
     )
-    second = Recorder()
+    second = WebhookReceiver()
     try:
         for _ in range(50):
             try:
@@ -120,7 +88,7 @@ def test_every_event_arrives_signed_at_the_example_receiver(s3, bucket, ingest, 
 
 def test_a_receiver_that_fails_twice_still_gets_every_event(s3, bucket, ingest):
     upload(s3, bucket)
-    flaky = Recorder(statuses=[500, 503])
+    flaky = WebhookReceiver(statuses=[500, 503])
     result = ingest("--s3-url", f"s3://{bucket}/in/", "--webhook-url", flaky.url, "--webhook-secret", SECRET)
     flaky.shutdown()
     assert result.exit_code == 1
