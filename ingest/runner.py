@@ -92,6 +92,7 @@ def run(
         prefetch = ThreadPoolExecutor(cfg.num_processes, "ingest-prefetch") if reader.downloads and not broker else None
         if prefetch:
             stack.callback(prefetch.shutdown, cancel_futures=True)
+
         def progress(listed: int) -> None:
             """The counts so far to the ledger, for those who watch the run (``ingest serve``)."""
             if ledger is not None and run_id is not None:
