@@ -3,7 +3,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1 redis-server rabbitmq-server
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng poppler-utils libmagic1 redis-server rabbitmq-server \
+	chromium chromium-driver
 export DO_NOT_TRACK=true
 export ANONYMIZED_TELEMETRY=False
 export HF_HUB_OFFLINE=1
@@ -36,8 +37,9 @@ bench: install
 	$(BIN)/python benchmarks/reembed_bench.py
 	$(BIN)/python benchmarks/scale_bench.py
 
-# OCR, PDF rendering and the Celery tests' brokers come from Debian's packages; installed only when missing. The
-# tests start their own redis-server and rabbitmq-server: the ones the packages start on installing are stopped.
+# OCR, PDF rendering, the Celery tests' brokers and the web page tests' browser come from Debian's packages;
+# installed only when missing. The tests start their own redis-server and rabbitmq-server: the ones the packages
+# start on installing are stopped.
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -218,6 +218,9 @@ def _arguments(flags: dict) -> dict:
     return arguments
 
 
+_unfinished = {"running": "still running", "queued": "queued", "failed": "did not finish", "done": "?"}
+
+
 def _print_preview(rows) -> None:
     counts: dict[str, int] = {}
     for action, key, reason in rows:
@@ -291,8 +294,9 @@ def status(structured_output_dir, state_path, failed_only, as_json, runs):
     )
     for row in report["runs"]:
         empty = f", {row['empty']} empty" if row.get("empty") else ""
+        ended = row["ended_at"] or _unfinished[row["status"]]
         click.echo(
-            f"run {row['id']}: {row['started_at']} -> {row['ended_at'] or 'did not finish'}  {row['source']}  "
+            f"run {row['id']}: {row['started_at']} -> {ended}  {row['source']}  "
             f"{row['processed']} processed, {row['skipped']} skipped, {row['failed']} failed, "
             f"{row['deleted']} deleted{empty}, exit {row['exit_code']}"
         )

@@ -288,6 +288,91 @@ def run_local(folder: Path, out: Path, *args: str, fault: str | None = None, tim
     return done.returncode, done.stdout, done.stderr, json.loads((out.parent / "summary.json").read_text())
 
 
+SERVE_TOKEN = "serve-test-token-0123456789abcdef"
+
+
+class IngestServer:
+    """``ingest serve`` in a process of its own, and a few calls on its API."""
+
+    def __init__(self, tmp_path: Path, *args: str, env: dict | None = None, vectors: bool = False):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.out = tmp_path / "out"
+        self.log = tmp_path / f"serve-{self.port}.log"
+        command = [
+            INGEST,
+            "serve",
+            "--port",
+            str(self.port),
+            "--structured-output-dir",
+            str(self.out),
+            "--download-dir",
+            str(tmp_path / "downloads"),
+            *(["--chroma-path", str(tmp_path / "chroma")] if vectors else ["--no-vectors"]),
+            *args,
+        ]
+        environment = {
+            **os.environ,
+            "INGEST_SERVE_TOKEN": SERVE_TOKEN,
+            "PYTHONPATH": str(TESTS / "crash"),
+            **(env or {}),
+        }
+        self.process = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=environment)
+        self.bodies: list[bytes] = []  # every answer, to look for secrets in
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                self.get("/api/health")
+                return
+            except requests.ConnectionError:
+                assert self.process.poll() is None, self.log.read_text()
+                time.sleep(0.2)
+        raise AssertionError(f"ingest serve did not answer: {self.log.read_text()}")
+
+    def get(self, path: str, **params) -> requests.Response:
+        answer = requests.get(self.url + path, params=params, timeout=60)
+        self.bodies.append(answer.content)
+        return answer
+
+    def post(self, path: str, token: str | None = SERVE_TOKEN, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        answer = requests.post(self.url + path, headers=headers, timeout=60, **kwargs)
+        self.bodies.append(answer.content)
+        return answer
+
+    def wait(self, run_id: int, timeout: float = 240) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.get(f"/api/runs/{run_id}").json()
+            if run["status"] in ("done", "failed"):
+                return run
+            time.sleep(0.3)
+        raise AssertionError(f"run {run_id} did not end: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def ingest_server(tmp_path):
+    """Start ``ingest serve`` (with ``SERVE_SERVE_TOKEN``); stopped after the test."""
+
+    started = []
+
+    def start(*args: str, **kwargs) -> IngestServer:
+        started.append(IngestServer(tmp_path, *args, **kwargs))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.stop()
+
+
 REDIS_PASSWORD = "redis-test-password-0000"
 
 

@@ -15,9 +15,20 @@ from pathlib import Path
 
 import chromadb
 import pytest
-from test_webhooks import SECRET, Recorder
+from test_webhooks import SECRET
 
-from conftest import EXAMPLES, FAKE_KEYS, INGEST, TESTS, RedisServer, Worker, free_port, output_state, serve
+from conftest import (
+    EXAMPLES,
+    FAKE_KEYS,
+    INGEST,
+    TESTS,
+    RedisServer,
+    WebhookReceiver,
+    Worker,
+    free_port,
+    output_state,
+    serve,
+)
 from conftest import REDIS_PASSWORD as PASSWORD
 from faults import FaultProxy
 from ingest.webhooks import sign
@@ -148,7 +159,7 @@ def test_celery_workers_write_outputs_to_s3_and_webhooks_go_out(
     docs = documents(tmp_path)
     start_worker()
     args = celery_args(broker, chroma_port)  # the documents are in a local folder: shared on this machine
-    receiver = Recorder()
+    receiver = WebhookReceiver()
     try:
         code, log, report = ingest(
             docs,

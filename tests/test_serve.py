@@ -8,101 +8,22 @@ import signal
 import sqlite3
 import subprocess
 import time
-from pathlib import Path
-
-import pytest
-import requests
 
 from conftest import EXAMPLES, FIXTURES, INGEST, TESTS, WebhookReceiver, free_port
+from conftest import SERVE_TOKEN as TOKEN
 from ingest.models import RunSummary
 from ingest.webhooks import sign
 
-TOKEN = "serve-test-token-0123456789abcdef"
 SECRET = "serve-webhook-secret-0123456789"
 SCRIPT_KEY = "in/<script>alert(1)</script>.txt"
 
 
-class Server:
-    """``ingest serve`` in a process of its own, and a few calls on its API."""
-
-    def __init__(self, tmp_path: Path, *args: str, env: dict | None = None, vectors: bool = False):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.out = tmp_path / "out"
-        self.log = tmp_path / f"serve-{self.port}.log"
-        command = [
-            INGEST,
-            "serve",
-            "--port",
-            str(self.port),
-            "--structured-output-dir",
-            str(self.out),
-            "--download-dir",
-            str(tmp_path / "downloads"),
-            *(["--chroma-path", str(tmp_path / "chroma")] if vectors else ["--no-vectors"]),
-            *args,
-        ]
-        environment = {**os.environ, "INGEST_SERVE_TOKEN": TOKEN, "PYTHONPATH": str(TESTS / "crash"), **(env or {})}
-        self.process = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=environment)
-        self.bodies: list[bytes] = []  # every answer, to look for secrets in
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                self.get("/api/health")
-                return
-            except requests.ConnectionError:
-                assert self.process.poll() is None, self.log.read_text()
-                time.sleep(0.2)
-        raise AssertionError(f"ingest serve did not answer: {self.log.read_text()}")
-
-    def get(self, path: str, **params) -> requests.Response:
-        answer = requests.get(self.url + path, params=params, timeout=60)
-        self.bodies.append(answer.content)
-        return answer
-
-    def post(self, path: str, token: str | None = TOKEN, **kwargs) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        answer = requests.post(self.url + path, headers=headers, timeout=60, **kwargs)
-        self.bodies.append(answer.content)
-        return answer
-
-    def wait(self, run_id: int, timeout: float = 240) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run = self.get(f"/api/runs/{run_id}").json()
-            if run["status"] in ("done", "failed"):
-                return run
-            time.sleep(0.3)
-        raise AssertionError(f"run {run_id} did not end: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-@pytest.fixture
-def server(tmp_path):
-    started = []
-
-    def start(*args: str, **kwargs) -> Server:
-        started.append(Server(tmp_path, *args, **kwargs))
-        return started[-1]
-
-    yield start
-    for each in started:
-        each.stop()
-
-
-def test_a_run_sent_over_http_runs_and_reports_like_the_command_line(s3, bucket, s3_endpoint, server, tmp_path):
+def test_a_run_sent_over_http_runs_and_reports_like_the_command_line(s3, bucket, s3_endpoint, ingest_server, tmp_path):
     s3.upload_file(str(EXAMPLES / "reports" / "fake-memo.pdf"), bucket, "in/memo.pdf")
     s3.put_object(Bucket=bucket, Key="in/note.txt", Body=b"A note about the harbour.")
     s3.put_object(Bucket=bucket, Key=SCRIPT_KEY, Body=b"Keys are untrusted and shown in pages.")
     s3.upload_file(str(FIXTURES / "corrupt.pdf"), bucket, "in/corrupt.pdf")
-    api = server("--endpoint-url", s3_endpoint)
+    api = ingest_server("--endpoint-url", s3_endpoint)
 
     body = {"source": f"s3://{bucket}/in/"}
     assert api.post("/api/runs", token=None, json=body).status_code == 401
@@ -174,10 +95,10 @@ def test_a_run_sent_over_http_runs_and_reports_like_the_command_line(s3, bucket,
     assert TOKEN not in api.log.read_text()
 
 
-def test_uploads_are_checked_stored_run_and_called_back(server, tmp_path):
+def test_uploads_are_checked_stored_run_and_called_back(ingest_server, tmp_path):
     inbox = tmp_path / "inbox"
     receiver = WebhookReceiver()
-    api = server(
+    api = ingest_server(
         "--inbox", str(inbox), "--max-upload-files", "3", "--max-upload-mb", "1", env={"INGEST_WEBHOOK_SECRET": SECRET}
     )
     try:
@@ -216,12 +137,12 @@ def test_uploads_are_checked_stored_run_and_called_back(server, tmp_path):
     assert SECRET.encode() not in b"".join(api.bodies)
 
 
-def test_a_run_from_the_command_line_shows_up_and_moves(server, tmp_path):
+def test_a_run_from_the_command_line_shows_up_and_moves(ingest_server, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     for name in ("a.txt", "b.txt", "slow-c.txt"):
         (folder / name).write_text(f"The document {name}.")
-    api = server()
+    api = ingest_server()
     env = {
         **os.environ,
         "PYTHONPATH": str(TESTS / "crash"),
@@ -255,11 +176,11 @@ def test_a_run_from_the_command_line_shows_up_and_moves(server, tmp_path):
     assert "slow-c.txt" in api.get(f"/runs/{run['run_id']}").text
 
 
-def test_a_run_that_crashes_costs_the_run_not_the_server(server, tmp_path):
+def test_a_run_that_crashes_costs_the_run_not_the_server(ingest_server, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "slow-a.txt").write_text("A slow document.")
-    api = server(
+    api = ingest_server(
         "--local-path", str(folder), env={"INGEST_TEST_FAULT": "slow-a=slow", "INGEST_TEST_FAULT_DIR": str(tmp_path)}
     )
     first = api.post("/api/runs", json={}).json()["run_id"]

@@ -62,7 +62,14 @@ async function pollRuns() {
     const answer = await fetch("/api/runs?per_page=20", { cache: "no-store" });
     if (answer.ok) {
       const { runs } = await answer.json();
-      if (runs.length) body.replaceChildren(...runs.map(runRow));
+      const rows = new Map([...body.querySelectorAll("tr[data-run-id]")].map((row) => [row.dataset.runId, row]));
+      const current = runs.map((run) => {
+        const row = rows.get(String(run.run_id));
+        if (!row) return runRow(run);
+        fill(row, run);
+        return row;
+      });
+      if (current.length) body.replaceChildren(...current); // rows kept in place; new runs on top
     }
   } finally {
     setTimeout(pollRuns, POLL_MS);
