@@ -386,12 +386,12 @@ def worker(
 @bookkeeping_options
 @executor_options
 @verbose_option
-def serve(host, port, token, allow_folder, inbox, max_upload_mb, max_upload_files, verbose, **flags):
-    """Serve a JSON API and web pages over the output folder's ledger: submit runs (and uploads) over HTTP, watch
-    every run (one from cron too) move, read results and failures, search the index. The run options set up the
-    runs it is sent; a request names its source (an s3:// URL, or a folder under --local-path or --allow-folder)
-    and may set strategy, reprocess, include, exclude and callback_url. Runs go one at a time, each in a process
-    of its own. Stop it with Ctrl-C.
+def serve(host, port, token, allow_folder, inbox, watch, max_upload_mb, max_upload_files, verbose, **flags):
+    """Serve a JSON API and web pages over the output folder's ledger (and --watch folders'): submit runs (and
+    uploads) over HTTP, watch every run (one from cron too) move, read results and failures, search the index.
+    The run options set up the runs it is sent; a request names its source (an s3:// URL, or a folder under
+    --local-path or --allow-folder) and may set strategy, reprocess, include, exclude and callback_url. Runs go
+    one at a time, each in a process of its own. Stop it with Ctrl-C.
 
     \b
     Example:
@@ -421,6 +421,7 @@ def serve(host, port, token, allow_folder, inbox, max_upload_mb, max_upload_file
         token=token or "",
         allowed_folders=tuple(folders),
         inbox=inbox,
+        watched=tuple(watch),
         max_upload_mb=max_upload_mb,
         max_upload_files=max_upload_files,
     )

@@ -174,6 +174,7 @@ class ServeConfig:
     token: str = field(default="", repr=False)
     allowed_folders: tuple[str, ...] = ()  # the local folders a request may name as its source
     inbox: str | None = None  # where uploads go: a local folder or s3://bucket/prefix/
+    watched: tuple[str, ...] = ()  # other output folders whose ledgers are shown, read only
     max_upload_mb: int = 100  # per request
     max_upload_files: int = 100  # per request
 

@@ -450,6 +450,14 @@ serve_options = bundle(
         "run of the inbox. Without it, uploads are refused.",
     ),
     option(
+        "--watch",
+        multiple=True,
+        type=OutputDir(),
+        metavar="DIR|s3://bucket/prefix/",
+        help="Another output folder whose runs and documents the pages and API show too, read only (repeatable; "
+        "?folder=1, 2, ... in the order given). Runs are started only on --structured-output-dir.",
+    ),
+    option(
         "--max-upload-mb",
         type=click.IntRange(min=1),
         default=ServeConfig.max_upload_mb,

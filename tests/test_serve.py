@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import time
 
-from conftest import EXAMPLES, FIXTURES, INGEST, TESTS, WebhookReceiver, free_port
+from conftest import EXAMPLES, FIXTURES, INGEST, TESTS, WebhookReceiver, free_port, run_local
 from conftest import SERVE_TOKEN as TOKEN
 from ingest.models import RunSummary
 from ingest.webhooks import sign
@@ -199,6 +199,28 @@ def test_a_run_that_crashes_costs_the_run_not_the_server(ingest_server, tmp_path
     assert api.get("/api/health").json()["status"] == "ok"
     after = api.wait(second)  # the next one runs, and does the document
     assert after["status"] == "done" and after["counts"]["processed"] == 1
+
+
+def test_other_output_folders_are_shown_read_only(ingest_server, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("A document in another pipeline.")
+    other, never = tmp_path / "other-out", tmp_path / "never-out"
+    assert run_local(folder, other)[0] == 0
+    api = ingest_server("--watch", str(other), "--watch", str(never))
+
+    runs = api.get("/api/runs", folder="1").json()["runs"]
+    assert [(r["run_id"], r["status"], r["folder"]) for r in runs] == [(1, "done", 1)]
+    assert runs[0]["status_url"] == "/api/runs/1?folder=1"
+    assert api.get(runs[0]["status_url"]).json()["counts"]["processed"] == 1
+    assert [d["key"] for d in api.get("/api/documents", folder="1").json()["documents"]] == ["a.txt"]
+    assert api.get("/api/runs").json()["total"] == 0  # the server's own folder
+    assert api.get("/api/runs", folder="2").status_code == 404 and not never.exists()  # nothing made there
+    assert api.get("/api/runs", folder="3").status_code == 404
+    assert api.get("/api/runs", folder="x").status_code == 400
+    watched = api.get("/", folder="1").text
+    assert 'href="/runs/1?folder=1"' in watched and 'id="start-run"' not in watched
+    assert 'id="start-run"' in api.get("/").text
 
 
 def test_the_server_refuses_to_listen_beyond_this_machine_without_a_token(tmp_path):

@@ -1,4 +1,5 @@
-"""``ingest serve``: a web service over one output folder's ledger that takes runs over HTTP and shows them.
+"""``ingest serve``: a web service over an output folder's ledger (and others', read only) that takes runs over
+HTTP and shows them.
 
 Built on Flask (what the systems this project grew from use; synchronous handlers suit a service whose work is
 reading SQLite and starting child processes) and served by waitress (a production WSGI server in pure Python,

@@ -20,7 +20,7 @@ from ingest.errors import ConfigError
 from ingest.redact import redact
 from ingest.service.requests import BadRequest, requested_run, store_uploads
 from ingest.service.scheduler import Scheduler
-from ingest.state import DocumentState, Ledger
+from ingest.state import DocumentState, Ledger, ledger_path
 
 DOCUMENT_STATUSES = ("done", "empty", "failed")
 _COUNTS = ("processed", "skipped", "failed", "empty", "deleted", "pages", "chunks")
@@ -36,15 +36,32 @@ def create_app(config: ServeConfig, scheduler: Scheduler) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_mb * 1024 * 1024
 
-    def ledger() -> Ledger:
-        if "ledger" not in g:
-            g.ledger = Ledger(scheduler.ledger_path)
-        return g.ledger
+    folders = (config.run.output_dir, *config.watched)
+
+    def folder() -> int:
+        """The output folder a request reads (``?folder=N``): 0 is this server's own, then each --watch."""
+        value = request.args.get("folder", "0")
+        if not value.isdigit():
+            raise BadRequest("folder must be a whole number")
+        if int(value) >= len(folders):
+            abort(404, f"no folder {value}: this server shows {len(folders)}")
+        return int(value)
+
+    def ledger(own: bool = False) -> Ledger:
+        """The ledger of the folder the request reads, or with ``own`` of the one runs are started on."""
+        index = 0 if own else folder()
+        ledgers = g.setdefault("ledgers", {})
+        if index not in ledgers:
+            path = scheduler.ledger_path if index == 0 else ledger_path(folders[index])
+            if index and not path.is_file():
+                abort(404, f"{folders[index]} has no ledger yet: no run has written there")
+            ledgers[index] = Ledger(path)
+        return ledgers[index]
 
     @app.teardown_appcontext
-    def close_ledger(_exc) -> None:
-        if "ledger" in g:
-            g.pop("ledger").close()
+    def close_ledgers(_exc) -> None:
+        for each in g.pop("ledgers", {}).values():
+            each.close()
 
     @app.after_request
     def secure(response):
@@ -67,14 +84,14 @@ def create_app(config: ServeConfig, scheduler: Scheduler) -> Flask:
             abort(401, "this needs the header Authorization: Bearer <token> (the server's --token)")
 
     def submit(cfg, options) -> tuple:
-        run_id = ledger().submit(cfg.source.display_url, options.arguments)
+        run_id = ledger(own=True).submit(cfg.source.display_url, options.arguments)
         scheduler.wake()
         return {"run_id": run_id, "status_url": _status_url(run_id), "result_url": _result_url(run_id)}, 202
 
     # -- the API ---------------------------------------------------------------------------------------------------
     @app.get("/api/health")
     def health():
-        return {"status": "ok", "version": __version__, "runs": ledger().run_count()}
+        return {"status": "ok", "version": __version__, "runs": ledger(own=True).run_count()}
 
     @app.post("/api/runs")
     def start_run():
@@ -86,7 +103,7 @@ def create_app(config: ServeConfig, scheduler: Scheduler) -> Flask:
         page, per_page = _paging()
         rows = ledger().runs(per_page, (page - 1) * per_page)
         return {
-            "runs": [_run_json(run) for run in rows],
+            "runs": [_run_json(run, folder()) for run in rows],
             "page": page,
             "per_page": per_page,
             "total": ledger().run_count(),
@@ -94,7 +111,7 @@ def create_app(config: ServeConfig, scheduler: Scheduler) -> Flask:
 
     @app.get("/api/runs/<int:run_id>")
     def run_status(run_id: int):
-        return _run_json(_run_or_404(ledger(), run_id))
+        return _run_json(_run_or_404(ledger(), run_id), folder())
 
     @app.get("/api/runs/<int:run_id>/result")
     def run_result(run_id: int):
@@ -135,7 +152,7 @@ def create_app(config: ServeConfig, scheduler: Scheduler) -> Flask:
     # -- the pages -------------------------------------------------------------------------------------------------
     @app.get("/")
     def index():
-        rows = [_run_json(run) for run in ledger().runs(20)]
+        rows = [_run_json(run, folder()) for run in ledger().runs(20)]
         default = config.run.source.display_url if config.default_source else ""
         return render_template(
             "index.html",
@@ -144,12 +161,14 @@ def create_app(config: ServeConfig, scheduler: Scheduler) -> Flask:
             strategies=STRATEGIES,
             uploads=config.inbox is not None,
             counts=ledger().counts(),
+            folders=folders,
+            folder=folder(),
         )
 
     @app.get("/runs/<int:run_id>")
     def run_page(run_id: int):
-        run = _run_json(_run_or_404(ledger(), run_id))
-        return render_template("run.html", run=run, documents=ledger().of_run(run_id))
+        run = _run_json(_run_or_404(ledger(), run_id), folder())
+        return render_template("run.html", run=run, documents=ledger().of_run(run_id), folder=folder())
 
     @app.get("/runs/<int:run_id>/documents")
     def run_documents(run_id: int):
@@ -186,18 +205,19 @@ def _paging() -> tuple[int, int]:
     return page, per_page
 
 
-def _status_url(run_id: int) -> str:
-    return url_for("run_status", run_id=run_id)
+def _status_url(run_id: int, folder: int = 0) -> str:
+    return url_for("run_status", run_id=run_id, **({"folder": folder} if folder else {}))
 
 
-def _result_url(run_id: int) -> str:
-    return url_for("run_result", run_id=run_id)
+def _result_url(run_id: int, folder: int = 0) -> str:
+    return url_for("run_result", run_id=run_id, **({"folder": folder} if folder else {}))
 
 
-def _run_json(run: dict) -> dict:
+def _run_json(run: dict, folder: int) -> dict:
     queued = run["status"] == "queued"
     return {
         "run_id": run["id"],
+        "folder": folder,
         "status": run["status"],
         "source": run["source"],
         "started_at": None if queued else run["started_at"],
@@ -206,8 +226,8 @@ def _run_json(run: dict) -> dict:
         "documents": {"total": run["total"], "done": run["done"] or 0},
         "exit_code": run["exit_code"],
         "error": run["error"],
-        "status_url": _status_url(run["id"]),
-        "result_url": _result_url(run["id"]),
+        "status_url": _status_url(run["id"], folder),
+        "result_url": _result_url(run["id"], folder),
     }
 
 

@@ -5,6 +5,11 @@
 const POLL_MS = 1000;
 const TOKEN_KEY = "ingest-token";
 
+function folderQuery(separator) {
+  const folder = document.body.dataset.folder;
+  return folder && folder !== "0" ? `${separator}folder=${folder}` : "";
+}
+
 function countsText(c) {
   return `${c.processed} processed, ${c.skipped} skipped, ${c.failed} failed, ${c.empty} empty, ` +
     `${c.deleted} deleted; ${c.pages} pages, ${c.chunks} chunks`;
@@ -33,7 +38,7 @@ function runRow(run) {
   row.dataset.runId = run.run_id;
   const cell = (child) => { const td = document.createElement("td"); if (child) td.append(child); row.append(td); return td; };
   const link = document.createElement("a");
-  link.href = `/runs/${run.run_id}`;
+  link.href = `/runs/${run.run_id}${folderQuery("?")}`;
   link.textContent = run.run_id;
   cell(link);
   const status = document.createElement("span");
@@ -59,7 +64,7 @@ function runRow(run) {
 async function pollRuns() {
   const body = document.querySelector("#runs tbody");
   try {
-    const answer = await fetch("/api/runs?per_page=20", { cache: "no-store" });
+    const answer = await fetch(`/api/runs?per_page=20${folderQuery("&")}`, { cache: "no-store" });
     if (answer.ok) {
       const { runs } = await answer.json();
       const rows = new Map([...body.querySelectorAll("tr[data-run-id]")].map((row) => [row.dataset.runId, row]));
@@ -79,13 +84,13 @@ async function pollRuns() {
 async function pollRun(runId, last) {
   let status = last;
   try {
-    const answer = await fetch(`/api/runs/${runId}`, { cache: "no-store" });
+    const answer = await fetch(`/api/runs/${runId}${folderQuery("?")}`, { cache: "no-store" });
     if (answer.ok) {
       const run = await answer.json();
       fill(document.body, run);
       const key = `${run.status}:${run.documents.done}`;
       if (key !== last) {
-        const docs = await fetch(`/runs/${runId}/documents`, { cache: "no-store" });
+        const docs = await fetch(`/runs/${runId}/documents${folderQuery("?")}`, { cache: "no-store" });
         if (docs.ok) document.querySelector("#documents tbody").innerHTML = await docs.text();
       }
       status = key;
