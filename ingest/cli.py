@@ -432,9 +432,13 @@ def serve(host, port, token, allow_folder, inbox, watch, max_upload_mb, max_uplo
         raise config_error(exc) from None
     config = dataclasses.replace(config, token=token)
     where = f"; the token for writes is in {written}" if written else ""
-    click.echo(f"ingest serve: http://{host}:{port}/ over {cfg.output_dir}{where} (Ctrl-C stops)", err=True)
     try:
-        serve_forever(config)
+        serve_forever(
+            config,
+            lambda: click.echo(
+                f"ingest serve: http://{host}:{port}/ over {cfg.output_dir}{where} (Ctrl-C stops)", err=True
+            ),
+        )
     except OSError as exc:
         raise config_error(ConfigError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")) from None
     except KeyboardInterrupt:

@@ -422,13 +422,23 @@ verbose_option = click.option(
 )
 
 serve_options = bundle(
-    option(
+    click.option(
         "--host",
+        envvar="INGEST_SERVE_HOST",
+        show_envvar=True,
         default="127.0.0.1",
         show_default=True,
         help="The address to listen on. Anything but this machine's loopback needs --token.",
     ),
-    option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="The port to listen on."),
+    click.option(
+        "--port",
+        envvar="INGEST_SERVE_PORT",
+        show_envvar=True,
+        type=click.IntRange(1, 65535),
+        default=8080,
+        show_default=True,
+        help="The port to listen on.",
+    ),
     click.option(
         "--token",
         envvar="INGEST_SERVE_TOKEN",

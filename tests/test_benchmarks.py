@@ -28,6 +28,8 @@ def test_partition_benchmark_prints_its_table(corpus):
         "1",
         "--split-pages",
         "1",
+        "--processes",
+        "2",
     )
     assert "| floor: raw partition_pdf, 1 process |" in out
     assert "| ingest partition only, 2 processes |" in out and "| ingest full pipeline, 2 processes (1 run) |" in out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 
 from ingest.config import ServeConfig
 from ingest.errors import ConfigError
@@ -40,18 +41,21 @@ def token_for(config: ServeConfig) -> tuple[str, str | None]:
     return token, str(path)
 
 
-def serve(config: ServeConfig) -> None:
-    """Serve until interrupted; a run going on then is stopped (what it finished is kept, the next run does the
-    rest)."""
+def serve(config: ServeConfig, listening: Callable[[], None]) -> None:
+    """Serve until interrupted, calling ``listening`` once the port is bound (OSError when it cannot be); a run
+    going on at the end is stopped (what it finished is kept, the next run does the rest)."""
     import waitress
 
     from ingest.service.app import create_app
     from ingest.service.scheduler import Scheduler
 
     scheduler = Scheduler(config)
-    app = create_app(config, scheduler)
+    server = waitress.create_server(
+        create_app(config, scheduler), host=config.host, port=config.port, threads=8, ident="ingest"
+    )
+    listening()
     scheduler.start()
     try:
-        waitress.serve(app, host=config.host, port=config.port, threads=8, ident="ingest", _quiet=True)
+        server.run()
     finally:
         scheduler.stop()
