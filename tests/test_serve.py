@@ -23,7 +23,7 @@ def test_a_run_sent_over_http_runs_and_reports_like_the_command_line(s3, bucket,
     s3.put_object(Bucket=bucket, Key="in/note.txt", Body=b"A note about the harbour.")
     s3.put_object(Bucket=bucket, Key=SCRIPT_KEY, Body=b"Keys are untrusted and shown in pages.")
     s3.upload_file(str(FIXTURES / "corrupt.pdf"), bucket, "in/corrupt.pdf")
-    api = ingest_server("--endpoint-url", s3_endpoint)
+    api = ingest_server("--endpoint-url", s3_endpoint, "--inbox", f"s3://{bucket}/inbox")
 
     body = {"source": f"s3://{bucket}/in/"}
     assert api.post("/api/runs", token=None, json=body).status_code == 401
@@ -91,6 +91,15 @@ def test_a_run_sent_over_http_runs_and_reports_like_the_command_line(s3, bucket,
     assert rerun["counts"]["skipped"] == 3 and rerun["counts"]["processed"] == 0  # the failed one is tried again
     assert [r["run_id"] for r in api.get("/api/runs").json()["runs"]] == [again, run_id]
     assert [r["run_id"] for r in api.get("/api/runs", per_page=1, page=2).json()["runs"]] == [run_id]
+    uploaded = api.post("/api/uploads", files=[("files", ("sub/report.txt", b"Uploaded into an S3 inbox."))])
+    assert uploaded.json()["stored"] == ["sub/report.txt"]
+    assert s3.head_object(Bucket=bucket, Key="inbox/sub/report.txt")["ContentType"] == "text/plain"
+    inbox_run = api.wait(uploaded.json()["run_id"])
+    assert (inbox_run["source"], inbox_run["counts"]["processed"], inbox_run["counts"]["deleted"]) == (
+        f"s3://{bucket}/inbox/",
+        1,
+        0,
+    )
     assert TOKEN.encode() not in b"".join(api.bodies) + (api.out / ".ingest" / "state.db").read_bytes()
     assert TOKEN not in api.log.read_text()
 
