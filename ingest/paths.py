@@ -7,6 +7,7 @@ import unicodedata
 from pathlib import PurePosixPath
 
 from ingest.errors import UnsafeKey
+from ingest.workset import WorkSet
 
 MAX_SEGMENT_BYTES = 255 - len(".json") - 16  # room for the ".json" suffix and a temp-file prefix
 
@@ -45,35 +46,27 @@ class OutputClaims:
     """The output files and folders taken so far in a run, compared as a case-insensitive, Unicode-normalising file
     system (macOS, Windows, many network shares) compares names: of two keys that would overwrite each other's
     outputs there (``Report.pdf`` and ``report.pdf``; ``x`` and ``x.json/y``), the first listed wins and the other
-    is refused."""
+    is refused. The names are kept in the run's work set, on disk."""
 
-    def __init__(self):
-        self._files: dict[str, str] = {}
-        self._folders: dict[str, str] = {}
+    def __init__(self, workset: WorkSet):
+        self.workset = workset
 
     def claim(self, key: str, rel_path: PurePosixPath) -> None:
-        path = str(rel_path)
+        path, claimed = str(rel_path), self.workset.claimed
         files = [_folded(f"{path}{suffix}") for suffix in (".json", ".chunks.jsonl")]
         segments = path.split("/")
         folders = [_folded("/".join(segments[:end])) for end in range(len(segments) - 1, 0, -1)]
         owner = next(
-            (
-                self._files.get(name) or self._folders.get(name)
-                for name in files
-                if name in self._files or name in self._folders
-            ),
-            None,
+            (owner for name in files for owner in (claimed("files", name), claimed("folders", name)) if owner), None
         )
-        owner = owner or next((self._files[name] for name in folders if name in self._files), None)
+        owner = owner or next((owner for name in folders if (owner := claimed("files", name))), None)
         if owner is not None and owner != key:
             raise UnsafeKey(
                 f"its outputs would overwrite those of {owner!r} on a case-insensitive or normalising "
                 "file system; rename one of the two",
                 error_type="KeyCollision",
             )
-        self._files.update(dict.fromkeys(files, key))
-        for name in folders:
-            self._folders.setdefault(name, key)
+        self.workset.claim(files, folders, key)
 
 
 def _folded(path: str) -> str:

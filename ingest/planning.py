@@ -14,6 +14,7 @@ from ingest.paths import OutputClaims, safe_relative_path
 from ingest.pipeline import failed
 from ingest.readers.base import Reader
 from ingest.state import Ledger
+from ingest.workset import WorkSet
 from ingest.writers import make_index
 from ingest.writers.base import IndexedDocument, Storage
 from ingest.writers.elements import chunks_key, chunks_source, identities, output_key, read_stamp, staleness
@@ -24,21 +25,26 @@ TOO_LARGE = "TooLarge"
 
 
 class Outputs:
-    """The output folder or prefix as one listing made at the first question: each file's identity by key."""
+    """The output folder or prefix as one listing, made into the run's work set at the first question: each file's
+    identity by key."""
 
-    def __init__(self, store: Storage):
-        self.store = store
-        self._identities: dict[str, str] | None = None
+    def __init__(self, store: Storage, workset: WorkSet):
+        self.store, self.workset = store, workset
+        self._listed = False
 
-    @property
-    def identities(self) -> dict[str, str]:
-        if self._identities is None:
-            self._identities = dict(self.store.listing())
-        return self._identities
+    def identity(self, key: str) -> str | None:
+        """The identity of the output file ``key`` as listed, or None when it is not there."""
+        self._list()
+        return self.workset.output(key)
 
-    def of(self, keys: list[str]) -> str | None:
-        """The identities of ``keys`` as the ledger keeps them, or None when one is missing."""
-        return identities([self.identities.get(key) for key in keys])
+    def keys(self) -> Iterator[str]:
+        self._list()
+        return self.workset.output_keys()
+
+    def _list(self) -> None:
+        if not self._listed:
+            self.workset.load_outputs(self.store.listing())
+            self._listed = True
 
 
 def _files(cfg: RunConfig, rel_path: PurePosixPath) -> list[str]:
@@ -76,7 +82,8 @@ def plan(
     ):
         return DocumentResult(ref, "skipped"), "empty, unchanged"
     files = _files(cfg, rel_path)
-    out, seen = files[0], outputs.of(files)
+    found = [outputs.identity(key) for key in files]
+    out, seen = files[0], identities(found)
     trusted = (
         previous is not None
         and previous.status == "done"
@@ -85,7 +92,7 @@ def plan(
     )
     if cfg.reprocess:
         reason = "reprocess"
-    elif out not in outputs.identities:
+    elif found[0] is None:
         reason = "new"
     elif seen is None:
         reason = staleness(outputs.store, out, ref, fingerprint) or "chunk file missing"
@@ -123,35 +130,35 @@ def plan(
 
 def gone(
     scope: str,
-    listed: set[str],
+    workset: WorkSet,
     indexed: dict[str, IndexedDocument],
     ledger: Ledger | None,
     outputs: Outputs,
 ) -> Iterator[tuple[str, str]]:
     """``(source_url, rel_path)`` of documents under ``scope`` that have outputs, vectors or a ledger entry but
-    are no longer in the listing. Outputs are found in the outputs' listing, so a lost ledger loses nothing; only
-    a file of no listed document is read (for the source URL in it)."""
-    seen: set[str] = set()
+    are not in the listing (``workset``'s). Outputs are found in the outputs' listing, so a lost ledger loses
+    nothing; only a file of no listed document is read (for the source URL in it)."""
+    seen: set[str] = set()  # the documents found gone: few
 
     def candidate(source: str) -> Iterator[tuple[str, str]]:
-        if source.startswith(scope) and source not in listed and source not in seen:
+        if source.startswith(scope) and source not in seen and not workset.is_listed(source):
             seen.add(source)
             yield source, source[len(scope) :]
 
     store = outputs.store
-    for key in sorted(outputs.identities):
+    for key in outputs.keys():
         name = key.rpartition("/")[2]
         for suffix, read_source in ((".chunks.jsonl", chunks_source), (".json", _stamped_source)):
             if name.endswith(suffix) and not name.startswith("."):
-                if scope + key.removesuffix(suffix) not in listed:  # a listed document's file is never read
+                if not workset.is_listed(scope + key.removesuffix(suffix)):  # a listed document's file is not read
                     source = read_source(store, key)
                     if source:
                         yield from candidate(source)
                 break
     for source in sorted(indexed):
         yield from candidate(source)
-    for state in ledger.under(scope) if ledger else ():
-        yield from candidate(state.source_url)
+    for source in workset.unlisted(ledger.sources_under(scope)) if ledger else ():
+        yield from candidate(source)
 
 
 def _stamped_source(store, key: str) -> str | None:
@@ -164,14 +171,17 @@ def _stamped_source(store, key: str) -> str | None:
 def preview(cfg: RunConfig, reader: Reader, ledger: Ledger | None) -> Iterator[tuple[str, str, str]]:
     """``--dry-run``: ``(action, key, reason)`` for every listed document and every deletion, doing nothing."""
     indexed = make_index(cfg.index).check() if cfg.index.enabled else {}
-    listed: set[str] = set()
-    claims, outputs = OutputClaims(), Outputs(storage_for(cfg))
-    for ref in reader.list():
-        listed.add(ref.source_url)
-        result, reason = plan(ref, cfg, indexed, ledger, claims, outputs, learn=False)
-        action = "process" if result is None else "skip" if result.status == "skipped" else "fail"
-        yield action, ref.key, reason
-    scope = reader.scope() if cfg.sync_deletes else None
-    if scope is not None:
-        for source, _ in gone(scope, listed, indexed, ledger, outputs):
-            yield "delete", source, "gone from the listing"
+    workset = WorkSet()
+    try:
+        claims, outputs = OutputClaims(workset), Outputs(storage_for(cfg), workset)
+        for ref in reader.list():
+            workset.add_listed(ref.source_url)
+            result, reason = plan(ref, cfg, indexed, ledger, claims, outputs, learn=False)
+            action = "process" if result is None else "skip" if result.status == "skipped" else "fail"
+            yield action, ref.key, reason
+        scope = reader.scope() if cfg.sync_deletes else None
+        if scope is not None:
+            for source, _ in gone(scope, workset, indexed, ledger, outputs):
+                yield "delete", source, "gone from the listing"
+    finally:
+        workset.close()

@@ -33,6 +33,7 @@ from ingest.pools.local import WorkerPool
 from ingest.readers.base import Reader
 from ingest.state import Ledger
 from ingest.webhooks import Webhooks
+from ingest.workset import WorkSet
 from ingest.writers.elements import PARTS, discard_pending, parts_key, remove_outputs
 from ingest.writers.storage import storage_for
 
@@ -215,30 +216,37 @@ class _Dispatcher:
 
     def results(self, reader: Reader) -> Iterator[tuple[DocumentResult, int]]:
         self.reader = reader
-        listed: set[str] = set()
-        claims, outputs = OutputClaims(), Outputs(storage_for(self.cfg))
+        workset = WorkSet()
+        try:
+            yield from self._results(reader, workset)
+        finally:
+            workset.close()
+
+    def _results(self, reader: Reader, workset: WorkSet) -> Iterator[tuple[DocumentResult, int]]:
+        claims, outputs = OutputClaims(workset), Outputs(storage_for(self.cfg), workset)
         waiting: list[DocumentRef] = []
         try:
             for ref in reader.list():
-                listed.add(ref.source_url)
+                workset.add_listed(ref.source_url)
                 result, _ = plan(ref, self.cfg, self.indexed, self.ledger, claims, outputs)
                 if result is not None:
-                    yield result, len(listed)
+                    yield result, workset.listed_count
                     continue
                 waiting.append(ref)
                 if len(waiting) >= _SCHEDULING_WINDOW:
-                    yield from self._dispatch(waiting, len(listed))
+                    yield from self._dispatch(waiting, workset.listed_count)
                     waiting = []
         except ListingError as exc:  # finish what was listed; an incomplete listing deletes nothing
             self.error = exc.message
-        yield from self._dispatch(waiting, len(listed))
+        listed = workset.listed_count
+        yield from self._dispatch(waiting, listed)
         scope = reader.scope() if self.cfg.sync_deletes and not self.error else None
         if scope is not None:
-            for source, rel_path in gone(scope, listed, self.indexed, self.ledger, outputs):
+            for source, rel_path in gone(scope, workset, self.indexed, self.ledger, outputs):
                 for result in self._delete(source, rel_path):
-                    yield result, len(listed)
-                yield from self._drain(len(listed), until=2 * self.cfg.num_processes)
-        yield from self._drain(len(listed), until=1)
+                    yield result, listed
+                yield from self._drain(listed, until=2 * self.cfg.num_processes)
+        yield from self._drain(listed, until=1)
 
     def _dispatch(self, refs: list[DocumentRef], listed: int) -> Iterator[tuple[DocumentResult, int]]:
         """Biggest first (by size: pages are known only once a file is here), so that the run does not end on one

@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -266,12 +267,13 @@ class Ledger:
         rows = self.db.execute("SELECT * FROM documents WHERE run_id=? ORDER BY status != 'failed', key", (run_id,))
         return [DocumentState(**dict(row)) for row in rows]
 
-    def under(self, url_prefix: str) -> list[DocumentState]:
-        """Documents whose source URL starts with ``url_prefix``: what a full listing of it must account for."""
+    def sources_under(self, url_prefix: str) -> Iterator[str]:
+        """The source URLs that start with ``url_prefix`` (what a full listing of it must account for), streamed."""
         rows = self.db.execute(
-            "SELECT * FROM documents WHERE substr(source_url, 1, ?) = ?", (len(url_prefix), url_prefix)
+            "SELECT source_url FROM documents WHERE substr(source_url, 1, ?) = ?", (len(url_prefix), url_prefix)
         )
-        return [DocumentState(**dict(row)) for row in rows]
+        for (source,) in rows:
+            yield source
 
     def record(self, result: DocumentResult, config: str, run_id: int) -> None:
         """Store a processed, empty or failed document (called only after its outputs are durable). A skipped one

@@ -4,6 +4,7 @@ import pytest
 
 from ingest.errors import ConfigError, DocumentError, EmptyDocument, ListingError, UnsafeKey
 from ingest.paths import MAX_SEGMENT_BYTES, OutputClaims, download_name, safe_relative_path
+from ingest.workset import WorkSet
 
 
 @pytest.mark.parametrize("key", ["a.pdf", "deep/er/a b.pdf", "ünïcode/名前.pdf", "x" * MAX_SEGMENT_BYTES])
@@ -70,7 +71,7 @@ def test_download_names_never_collide_and_keep_the_extension():
 
 
 def test_output_claims_refuse_what_a_case_insensitive_file_system_would_merge():
-    claims = OutputClaims()
+    claims = OutputClaims(WorkSet())
     for key in ["Report.pdf", "cafe\u0301.txt", "x", "x/y", "deep/dir/a.txt"]:
         claims.claim(key, PurePosixPath(key))
     claims.claim("x", PurePosixPath("x"))  # the same key again is no collision
