@@ -43,16 +43,13 @@ from ingest.config import (  # noqa: E402
 from ingest.errors import ConfigError  # noqa: E402
 from ingest.lock import LockHeld  # noqa: E402
 from ingest.options import (  # noqa: E402
-    bookkeeping_options,
     broker_options,
     embedding_device_option,
-    executor_options,
     index_options,
     option,
-    processing_options,
     report_options,
+    run_settings_options,
     serve_options,
-    source_options,
     state_options,
     verbose_option,
     worker_options,
@@ -97,14 +94,8 @@ def config_error(exc: ConfigError) -> click.ClickException:
 
 
 @cli.command(context_settings={"help_option_names": ["-h", "--help"]})
-@source_options
-@worker_options
-@state_options
-@processing_options
-@index_options
-@bookkeeping_options
+@run_settings_options
 @report_options
-@executor_options
 @click.option(
     "--dry-run", is_flag=True, help="List what would be processed, skipped and deleted, and why; change nothing."
 )
@@ -378,13 +369,7 @@ def worker(
 
 @cli.command()
 @serve_options
-@source_options
-@worker_options
-@state_options
-@processing_options
-@index_options
-@bookkeeping_options
-@executor_options
+@run_settings_options
 @verbose_option
 def serve(host, port, token, allow_folder, inbox, watch, max_upload_mb, max_upload_files, verbose, **flags):
     """Serve a JSON API and web pages over the output folder's ledger (and --watch folders'): submit runs (and

@@ -482,3 +482,13 @@ serve_options = bundle(
         help="The most files in one upload request.",
     ),
 )
+
+run_settings_options = bundle(
+    source_options,
+    worker_options,
+    state_options,
+    processing_options,
+    index_options,
+    bookkeeping_options,
+    executor_options,
+)

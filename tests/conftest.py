@@ -60,6 +60,16 @@ def offline_env():
     os.environ.update(saved)
 
 
+def stop_process(process: subprocess.Popen, sig: int, timeout: float) -> None:
+    """Ask a server to stop with ``sig``; kill it when it has not within ``timeout`` seconds."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -350,12 +360,7 @@ class IngestServer:
         raise AssertionError(f"run {run_id} did not end: {self.log.read_text()}")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, signal.SIGINT, 20)
 
 
 @pytest.fixture
@@ -575,9 +580,4 @@ class Worker:
         return self.text().count("] received")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, signal.SIGTERM, 60)
