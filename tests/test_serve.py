@@ -3,6 +3,7 @@ processes; webhooks to a real receiver; the page in a real headless Chromium (te
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -192,8 +193,8 @@ def test_a_run_that_crashes_costs_the_run_not_the_server(ingest_server, tmp_path
     api = ingest_server(
         "--local-path", str(folder), env={"INGEST_TEST_FAULT": "slow-a=slow", "INGEST_TEST_FAULT_DIR": str(tmp_path)}
     )
-    first = api.post("/api/runs", json={}).json()["run_id"]
-    second = api.post("/api/runs", json={"source": str(folder), "reprocess": True}).json()["run_id"]
+    first = api.post("/api/runs").json()["run_id"]  # no body: the server's source
+    second = api.post("/api/runs", data=json.dumps({"source": str(folder), "reprocess": True})).json()["run_id"]
     assert api.get(f"/api/runs/{second}").json()["status"] == "queued"  # one at a time
     deadline = time.monotonic() + 60
     while not (tmp_path / "slow-a.started").exists() and time.monotonic() < deadline:

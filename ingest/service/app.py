@@ -96,7 +96,8 @@ def create_app(config: ServeConfig, scheduler: Scheduler) -> Flask:
     @app.post("/api/runs")
     def start_run():
         authorized()
-        return submit(*requested_run(request.get_json(silent=True), config))
+        body = request.get_json(force=True, silent=True) if request.get_data() else {}  # any content type
+        return submit(*requested_run(body, config))
 
     @app.get("/api/runs")
     def runs():
