@@ -358,7 +358,8 @@ def test_a_broker_gone_for_good_ends_the_run_with_exit_1_and_nothing_undone_reco
     broker.start()  # for the worker's own shutdown
 
     report = json.loads((tmp_path / "summary.json").read_text())
-    assert driver.returncode == 1 and "did not answer for 5 s" in report["error"], output
+    # the broker goes while the driver waits for results or while it still sends tasks: patience either way
+    assert driver.returncode == 1 and re.search(r"did not (answer|take a task) for 5 s", report["error"]), output
     assert "Traceback" not in output and PASSWORD not in output
     assert 5 <= waited < 60
     done = {
