@@ -102,14 +102,14 @@ def _coverage(result: DocumentResult) -> dict:
     }
 
 
-_COUNTS = ("processed", "skipped", "failed", "empty", "deleted", "pages", "chunks")
+RUN_COUNTS = ("processed", "skipped", "failed", "empty", "deleted", "pages", "chunks")
 
 
-def _run(row: sqlite3.Row) -> dict:
-    """A run as ``ingest status`` and ``ingest serve`` show it; a run whose process is gone without ending it
-    shows as failed."""
+def _run(row: sqlite3.Row, summary: bool = True) -> dict:
+    """A run as ``ingest status`` and ``ingest serve`` show it (its summary, which may be long, only with
+    ``summary``); a run whose process is gone without ending it shows as failed."""
     run = dict(row) | {"arguments": json.loads(row["arguments"])}
-    run["summary"] = json.loads(run["summary"]) if run["summary"] else None
+    run["summary"] = json.loads(run["summary"]) if summary and run["summary"] else None
     if run["status"] is None:  # recorded before runs had a status
         run["status"] = "done" if run["ended_at"] else "failed"
     if run["status"] == "running" and not _alive(run["pid"], run["host"]):
@@ -125,8 +125,8 @@ def _alive(pid: int | None, host: str | None) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # there, but another user's
+        pass
     return True
 
 
@@ -205,9 +205,9 @@ class Ledger:
     def progress(self, run_id: int, summary: RunSummary, total: int | None = None) -> None:
         """A run's counts so far and how many documents are listed (``total``), for whoever watches."""
         self.db.execute(
-            f"UPDATE runs SET {', '.join(f'{name}=?' for name in _COUNTS)}, done=?, total=coalesce(?, total) "
+            f"UPDATE runs SET {', '.join(f'{name}=?' for name in RUN_COUNTS)}, done=?, total=coalesce(?, total) "
             "WHERE id=?",
-            (*(getattr(summary, name) for name in _COUNTS), summary.documents, total, run_id),
+            (*(getattr(summary, name) for name in RUN_COUNTS), summary.documents, total, run_id),
         )
 
     def end_run(self, run_id: int, summary: RunSummary) -> None:
@@ -226,7 +226,7 @@ class Ledger:
 
     def runs(self, limit: int = 10, offset: int = 0) -> list[dict]:
         rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
-        return [_run(row) for row in rows.fetchall()]
+        return [_run(row, summary=False) for row in rows.fetchall()]
 
     def run(self, run_id: int) -> dict | None:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
@@ -262,10 +262,14 @@ class Ledger:
         )
         return total, [DocumentState(**dict(row)) for row in rows]
 
-    def of_run(self, run_id: int) -> list[DocumentState]:
-        """The documents a run processed, found empty or failed (and that no later run did again), failed first."""
-        rows = self.db.execute("SELECT * FROM documents WHERE run_id=? ORDER BY status != 'failed', key", (run_id,))
-        return [DocumentState(**dict(row)) for row in rows]
+    def of_run(self, run_id: int, limit: int) -> tuple[int, list[DocumentState]]:
+        """The first ``limit`` documents a run processed, found empty or failed (and that no later run did again),
+        failed first, and how many there are in all."""
+        total = self.db.execute("SELECT count(*) FROM documents WHERE run_id=?", (run_id,)).fetchone()[0]
+        rows = self.db.execute(
+            "SELECT * FROM documents WHERE run_id=? ORDER BY status != 'failed', key LIMIT ?", (run_id, limit)
+        )
+        return total, [DocumentState(**dict(row)) for row in rows]
 
     def sources_under(self, url_prefix: str) -> Iterator[str]:
         """The source URLs that start with ``url_prefix`` (what a full listing of it must account for), streamed."""

@@ -20,10 +20,10 @@ from ingest.errors import ConfigError
 from ingest.redact import redact
 from ingest.service.requests import BadRequest, requested_run, store_uploads
 from ingest.service.scheduler import Scheduler
-from ingest.state import DocumentState, Ledger, ledger_path
+from ingest.state import RUN_COUNTS, DocumentState, Ledger, ledger_path
 
 DOCUMENT_STATUSES = ("done", "empty", "failed")
-_COUNTS = ("processed", "skipped", "failed", "empty", "deleted", "pages", "chunks")
+RUN_PAGE_DOCUMENTS = 500  # the most documents a run's page lists (refreshed while it runs)
 _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -169,11 +169,13 @@ def create_app(config: ServeConfig, scheduler: Scheduler) -> Flask:
     @app.get("/runs/<int:run_id>")
     def run_page(run_id: int):
         run = _run_json(_run_or_404(ledger(), run_id), folder())
-        return render_template("run.html", run=run, documents=ledger().of_run(run_id), folder=folder())
+        total, documents = ledger().of_run(run_id, RUN_PAGE_DOCUMENTS)
+        return render_template("run.html", run=run, documents=documents, total=total, folder=folder())
 
     @app.get("/runs/<int:run_id>/documents")
     def run_documents(run_id: int):
-        return render_template("documents.html", documents=ledger().of_run(run_id))
+        total, documents = ledger().of_run(run_id, RUN_PAGE_DOCUMENTS)
+        return render_template("documents.html", documents=documents, total=total)
 
     @app.get("/search")
     def search_page():
@@ -223,7 +225,7 @@ def _run_json(run: dict, folder: int) -> dict:
         "source": run["source"],
         "started_at": None if queued else run["started_at"],
         "ended_at": run["ended_at"],
-        "counts": {name: run[name] or 0 for name in _COUNTS},
+        "counts": {name: run[name] or 0 for name in RUN_COUNTS},
         "documents": {"total": run["total"], "done": run["done"] or 0},
         "exit_code": run["exit_code"],
         "error": run["error"],

@@ -100,9 +100,10 @@ def _globs(body: dict, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _with_callback(url: object, webhooks: WebhookConfig | None) -> WebhookConfig:
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadRequest("callback_url must be an http(s) URL")
-    if urlsplit(url).username or urlsplit(url).password:
+    if parts.username or parts.password:
         raise BadRequest("callback_url must not hold credentials: the callbacks are signed instead")
     if webhooks is None or not webhooks.secret:
         raise BadRequest(
@@ -114,12 +115,10 @@ def _with_callback(url: object, webhooks: WebhookConfig | None) -> WebhookConfig
 
 
 def store_uploads(files: list[tuple[str, bytes]], config: ServeConfig) -> list[str]:
-    """Write uploaded files into the inbox, each under its checked name; all names are checked before any is
-    written."""
+    """Write uploaded files into the inbox (``config.inbox``, which the caller has checked is set), each under its
+    checked name; all names are checked before any is written."""
     from ingest.readers.s3 import make_client
 
-    if config.inbox is None:
-        raise BadRequest("uploads are off: start ingest serve with --inbox (a folder or an s3:// prefix)", 404)
     if not files:
         raise BadRequest("no files: send them as multipart/form-data fields named 'files'")
     if len(files) > config.max_upload_files:
