@@ -140,6 +140,11 @@ def _run_settings(flags: dict, source_required: bool = True) -> tuple[RunConfig,
     """The flags of ``ingest run`` as the library's settings; usage errors say which flag is wrong."""
     if flags["s3_url"] and flags["local_path"] or source_required and not (flags["s3_url"] or flags["local_path"]):
         raise click.UsageError("give exactly one source: --s3-url or --local-path")
+    if (flags["extract_images"] or flags["inline_images"]) and flags["strategy"] in ("fast", "ocr_only"):
+        raise click.UsageError(
+            f"--extract-images needs the layout model, which --strategy {flags['strategy']} does not run: "
+            "use --strategy auto or hi_res"
+        )
     if flags["executor"] == "celery" and not flags["broker_url"]:
         raise click.UsageError("--executor celery needs --broker-url (or INGEST_BROKER_URL)")
     common = {
@@ -156,7 +161,11 @@ def _run_settings(flags: dict, source_required: bool = True) -> tuple[RunConfig,
     cfg = RunConfig(
         source=source,
         partition=PartitionConfig(
-            flags["strategy"], flags["hi_res_model"], tuple(lang for lang in flags["languages"].split(",") if lang)
+            flags["strategy"],
+            flags["hi_res_model"],
+            tuple(lang for lang in flags["languages"].split(",") if lang),
+            "inline" if flags["inline_images"] else "files" if flags["extract_images"] else "",
+            flags["device"],
         ),
         output_dir=flags["structured_output_dir"],
         download_dir=flags["download_dir"],
@@ -255,6 +264,10 @@ def query(text, k, chroma_path, chroma_host, chroma_port, collection, embedding_
         page = f"  page {metadata['page_number']}" if "page_number" in metadata else ""
         click.echo(f"{rank}. {1 - distance:.3f}  {metadata.get('source')}{page}")
         click.echo("   " + " ".join(chunk_text.split())[:300])
+        if "image_path" in metadata:  # a figure or a table cropped out: its file, under the output folder
+            click.echo(f"   image: {metadata['image_path']}")
+        if "text_as_html" in metadata:
+            click.echo(f"   table: {len(metadata['text_as_html'])} characters of HTML in the chunk's text_as_html")
 
 
 @cli.command()

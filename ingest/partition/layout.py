@@ -16,6 +16,8 @@ from PIL import Image
 from ingest.config import DEFAULT_HI_RES_MODEL
 
 MODEL_NAME = DEFAULT_HI_RES_MODEL
+log = logging.getLogger("ingest")
+_registered: list[bool] = []  # whether this process registered the model, and on CUDA: [use_cuda]
 # rapid-layout gives each of these loggers its own INFO-level console handler unless it has one: one that passes
 # warnings only keeps a batch job's stderr quiet.
 _RAPID_LAYOUT_LOGGERS = (
@@ -48,26 +50,48 @@ def model_path() -> Path:
     return Path(rapid_layout.__file__).parent / "models" / "layout_cdla.onnx"
 
 
-def register() -> None:
-    """Make :data:`MODEL_NAME` selectable as ``hi_res_model_name`` in this process."""
-    for name in _RAPID_LAYOUT_LOGGERS:
-        quiet = logging.StreamHandler()
-        quiet.setLevel(logging.WARNING)
-        logging.getLogger(name).addHandler(quiet)
+def cuda_available() -> bool:
+    """Whether onnxruntime here can run the model on a CUDA device (``onnxruntime-gpu`` and a GPU)."""
+    import onnxruntime
+
+    return onnxruntime.get_device() == "GPU" and "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def use_cuda(device: str) -> bool:
+    """``--device`` resolved: ``auto`` takes CUDA where it is; ``cuda`` without it falls back to the CPU, said once
+    in one line."""
+    if device == "cpu":
+        return False
+    if cuda_available():
+        return True
+    if device == "cuda":
+        log.warning(
+            "--device cuda: onnxruntime has no CUDA provider here (pip install onnxruntime-gpu on a machine with a "
+            "GPU); the layout model runs on the CPU"
+        )
+    return False
+
+
+def register(device: str = "auto") -> None:
+    """Make :data:`MODEL_NAME` selectable as ``hi_res_model_name`` in this process, on ``device``."""
+    cuda = use_cuda(device)
+    if _registered == [cuda]:
+        return
     from unstructured_inference.constants import Source
     from unstructured_inference.inference.layoutelement import LayoutElements
-    from unstructured_inference.models.base import register_new_model
+    from unstructured_inference.models.base import models, register_new_model
     from unstructured_inference.models.unstructuredmodel import UnstructuredObjectDetectionModel
 
     class RapidLayoutModel(UnstructuredObjectDetectionModel):
-        def initialize(self, model_path: str, conf_thresh: float = 0.5):
+        def initialize(self, model_path: str, use_cuda: bool = False, conf_thresh: float = 0.5):
             from rapid_layout import RapidLayout
 
+            threads = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
             self.model = RapidLayout(
                 model_type="pp_layout_cdla",
                 model_dir_or_path=model_path,
                 conf_thresh=conf_thresh,
-                engine_cfg={"intra_op_num_threads": 1, "inter_op_num_threads": 1},
+                engine_cfg={"use_cuda": True} if use_cuda else threads,
             )
             self.class_names = list(dict.fromkeys(_CDLA_TO_UNSTRUCTURED.values()))
 
@@ -85,4 +109,11 @@ def register() -> None:
                 sources=np.array([Source.YOLOX] * len(names)),
             )
 
-    register_new_model({MODEL_NAME: {"model_path": str(model_path())}}, RapidLayoutModel)
+    if not _registered:
+        for name in _RAPID_LAYOUT_LOGGERS:
+            quiet = logging.StreamHandler()
+            quiet.setLevel(logging.WARNING)
+            logging.getLogger(name).addHandler(quiet)
+    models.models.pop(MODEL_NAME, None)  # loaded for another device
+    register_new_model({MODEL_NAME: {"model_path": str(model_path()), "use_cuda": cuda}}, RapidLayoutModel)
+    _registered[:] = [cuda]

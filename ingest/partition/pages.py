@@ -32,7 +32,7 @@ def page_ranges(
         count = len(pdf)
         if count <= split_pages or is_pdf_too_complex(filename=str(path)):
             return (), ""
-        strategy = cfg.strategy
+        strategy = cfg.layout_strategy
         if strategy == "auto":
             has_text = any(page.get_textpage().get_text_range().strip() for page in pdf)
             strategy = str(determine_pdf_or_image_strategy(strategy, pdf_text_extractable=has_text))

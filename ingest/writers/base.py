@@ -28,7 +28,8 @@ class Storage(Protocol):
 
     def move(self, key: str, to: str) -> None: ...
 
-    def remove_tree(self, folder: str) -> None: ...
+    def remove_tree(self, folder: str, keep: set[str] = frozenset()) -> None:
+        """Delete every file under ``folder`` but the keys in ``keep``."""
 
     def listing(self) -> Iterator[tuple[str, str]]:
         """Every output's key and identity (its size with its modification time or ETag), in key order, outside

@@ -16,6 +16,7 @@ import orjson
 from ingest.models import DocumentRef
 from ingest.paths import safe_relative_path
 from ingest.writers.base import Storage
+from ingest.writers.figures import figures_key
 from ingest.writers.storage import STATE_FOLDER
 
 PARTS = f"{STATE_FOLDER}/parts"
@@ -101,6 +102,7 @@ def remove_outputs(store: Storage, rel_path: str) -> None:
     out = output_key(rel_path)
     for key in (chunks_key(rel_path), pending_key(out), out):
         store.delete(key)
+    store.remove_tree(figures_key(rel_path))
 
 
 def write_chunks(store: Storage, key: str, records: list[dict]) -> str:

@@ -58,8 +58,13 @@ class LocalStorage:
     def move(self, key: str, to: str) -> None:
         os.replace(self.root / key, self.root / to)
 
-    def remove_tree(self, folder: str) -> None:
-        shutil.rmtree(self.root / folder, ignore_errors=True)
+    def remove_tree(self, folder: str, keep: set[str] = frozenset()) -> None:
+        if not keep:
+            shutil.rmtree(self.root / folder, ignore_errors=True)
+            return
+        for key, _ in list(_scan(str(self.root / folder), folder.rstrip("/") + "/")):
+            if key not in keep:
+                self.delete(key)
 
     def listing(self) -> Iterator[tuple[str, str]]:
         if self.root.is_dir():
@@ -115,7 +120,7 @@ class S3Storage:
         unless the bucket's encryption makes ETags differ: then the next run reads the output once)."""
         body = data.encode("utf-8") if isinstance(data, str) else data
         put = self.client.put_object(
-            Bucket=self.bucket, Key=self.prefix + key, Body=body, ContentType="application/json"
+            Bucket=self.bucket, Key=self.prefix + key, Body=body, ContentType=_content_type(key)
         )
         return f"{len(body)}:{put['ETag']}"
 
@@ -137,9 +142,10 @@ class S3Storage:
         )
         self.delete(key)
 
-    def remove_tree(self, folder: str) -> None:
-        for key in self._keys(folder.rstrip("/") + "/"):
-            self.delete(key)
+    def remove_tree(self, folder: str, keep: set[str] = frozenset()) -> None:
+        for key in list(self._keys(folder.rstrip("/") + "/")):
+            if key not in keep:
+                self.delete(key)
 
     def listing(self) -> Iterator[tuple[str, str]]:
         for key, obj in self._objects(""):
@@ -154,6 +160,10 @@ class S3Storage:
         for page in pages:
             for obj in page.get("Contents", ()):
                 yield obj["Key"][len(self.prefix) :], obj
+
+
+def _content_type(key: str) -> str:
+    return "image/jpeg" if key.endswith(".jpg") else "application/json"
 
 
 def _identity(stat: os.stat_result) -> str:
