@@ -15,6 +15,7 @@ from pathlib import Path
 
 import chromadb
 import pytest
+from test_images import doubled
 from test_webhooks import SECRET
 
 from conftest import (
@@ -189,6 +190,26 @@ def test_celery_workers_write_outputs_to_s3_and_webhooks_go_out(
     ]
     for _, headers, body in receiver.requests:
         assert headers["X-Ingest-Signature"] == sign(SECRET, headers["X-Ingest-Timestamp"], body)
+
+
+def test_celery_workers_crop_the_figures_of_a_split_pdf_into_s3(
+    broker, start_worker, s3, s3_endpoint, bucket, tmp_path
+):
+    docs = tmp_path / "docs"
+    doubled(docs)  # two pages, split by one: each range on a worker, the merge writes the figures
+    start_worker()
+    images = ("--strategy", "auto", "--extract-images")
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = (*celery_args(broker), *images, "--endpoint-url", s3_endpoint)
+    code, log, report = ingest(docs, f"s3://{bucket}/out", *args, env=cache)
+    local_code, local_log, _ = ingest(docs, tmp_path / "local", "--no-vectors", *images)
+
+    assert (code, local_code) == (0, 0) and report["processed"] == 1, log + local_log
+    stored = {}
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="out/")["Contents"]:
+        stored[obj["Key"][len("out/") :]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+    assert stored == output_state(tmp_path / "local")
+    assert len([key for key in stored if key.startswith("twice.pdf.figures/")]) == 6
 
 
 def test_a_worker_killed_mid_document_leaves_it_to_another(broker, start_worker, chroma_port, tmp_path):
