@@ -88,3 +88,20 @@ def test_scale_benchmark_prints_its_table():
     local, s3 = (row.split(" | ") for row in rows)
     assert local[6:8] == ["0 / 0", "0 / 0"]  # no output read by either no-op rerun
     assert s3[6:8] == ["0 / 0", "0 / 0"]  # the ETags of the PUTs are known: not a GET or HEAD of an output
+
+
+@pytest.mark.slow
+def test_hires_benchmark_prints_its_tables(corpus):
+    out = run_script(
+        "benchmarks/hires_bench.py",
+        "--files",
+        "embedded-images-tables.pdf",
+        "--long",
+        "layout-parser-paper-fast.pdf",
+        "--split-pages",
+        "1",
+        "--repeat",
+        "1",
+    )
+    assert "| embedded-images-tables.pdf | 1 | 1 | 1 | 8x7 |" in out  # one table found, read as 8 rows of 7 cells
+    assert "| hi_res --extract-images |" in out and "| --split-pages 1 |" in out
