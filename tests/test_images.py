@@ -4,8 +4,11 @@ HTML read from the text layer, both as chunks a query finds, and all of it kept 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
 import uuid
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,7 +17,7 @@ import pypdfium2
 import pytest
 from click.testing import CliRunner
 
-from conftest import TESTS, main_command, output_state, summary, upload_folder
+from conftest import INGEST, TESTS, main_command, output_state, summary, upload_folder
 from ingest.config import PartitionConfig
 from ingest.partition import check_prerequisites, partition_file
 
@@ -191,3 +194,28 @@ def test_split_hi_res_crops_the_figures_of_an_unsplit_run(ingest, tmp_path):
     state = output_state(tmp_path / "split")
     assert state == output_state(tmp_path / "whole")  # the JSON, the chunks and every JPEG byte for byte
     assert len([key for key in state if key.endswith(".jpg")]) == 6
+
+
+@pytest.mark.slow
+def test_a_run_killed_between_two_figures_leaves_whole_files_and_the_next_run_finishes(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(FIGURES, docs / "paper.pdf")
+
+    def run(out: Path, **env: str) -> subprocess.CompletedProcess:
+        command = [INGEST, "--local-path", str(docs), "--structured-output-dir", str(out), "--no-vectors"]
+        command += ["--extract-images", "--num-processes", "1"]
+        environment = {**os.environ, "PYTHONPATH": str(TESTS / "crash"), **env}
+        return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+
+    kill = {"INGEST_TEST_KILL_AT": "ingest.writers.storage:atomic_write", "INGEST_TEST_KILL_AFTER": "2"}
+    killed = run(tmp_path / "out", **kill)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert [name for name in left if not name.startswith(".ingest/")] == ["paper.pdf.figures/figure-1-1.jpg"]
+    assert (tmp_path / "out" / "paper.pdf.figures" / "figure-1-1.jpg").read_bytes().endswith(b"\xff\xd9")  # whole
+
+    assert run(tmp_path / "out").returncode == 0
+    assert run(tmp_path / "clean").returncode == 0
+    assert output_state(tmp_path / "out") == output_state(tmp_path / "clean")
+    assert not [p for p in (tmp_path / "out").rglob(".*.tmp")]
