@@ -91,6 +91,7 @@ class IndexConfig:
     retries: int = 5  # of a write to a Chroma server that is down or overloaded
     store: str = "chroma"
     backend: str = "auto"  # a key of embedding.BACKENDS
+    slice_chunks: int = 512  # Celery: a document with more chunks is embedded by several workers, in slices this big
 
     @property
     def location(self) -> str:

@@ -25,21 +25,23 @@ RANKS = ("merge", "range", "document")  # task kinds in queue order: see Task.ra
 @dataclass(frozen=True)
 class Task:
     """One unit of a worker's work: a whole document, one page range of a PDF too long to do in one piece, or the
-    merge of those ranges into the document's outputs."""
+    merge of those ranges into the document's outputs; under Celery, a slice of a document's many chunks to embed
+    (``embed``), then the storing of all its vectors (``vectors``)."""
 
     ref: DocumentRef
-    kind: str = "document"  # "document" | "range" | "merge"
+    kind: str = "document"  # "document" | "range" | "merge" | "embed" | "vectors"
     pages: tuple[int, int] = (0, 0)  # a range's pages, [first, last) counted from 0
     strategy: str = ""  # a range's strategy: the one the whole document resolved to
     ranges: tuple[tuple[int, int], ...] = ()  # a merge's ranges, in page order
     prefetched: bool = False  # the driver has downloaded the object already
     parts: tuple[bytes, ...] = field(default=(), repr=False)  # a merge's ranges' elements, where the pool carries them
+    chunks: tuple[int, int] = (0, 0)  # an embed task's chunks, [first, last)
 
     @property
     def rank(self) -> int:
-        """Queue order: a long PDF's merge (its ranges are done: finish it), then ranges (so that a long PDF does
-        not end the run), then whole documents; first come, first served within a rank."""
-        return RANKS.index(self.kind)
+        """Queue order: a long PDF's merge (its ranges are done: finish it) and a document's embedding, then ranges
+        (so that a long PDF does not end the run), then whole documents; first come, first served within a rank."""
+        return RANKS.index(self.kind) if self.kind in RANKS else 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,16 @@ class Part:
     elements: int = 0
     seconds: float = 0.0
     pickled: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A worker's answer to an ``embed`` task: the vectors of these chunks are in the index."""
+
+    ref: DocumentRef
+    chunks: tuple[int, int]
+    embedded: int = 0  # texts embedded (the others' vectors were in the index already)
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -107,9 +119,10 @@ class DocumentResult:
     coverage: Coverage | None = None  # PDFs
     outputs: str | None = None  # the identities of the outputs written (the ledger's, to skip on a listing)
     records: list[dict] | None = field(default=None, repr=False)  # chunk records on their way to the index
+    vectors_pending: bool = False  # Celery: too many chunks for one worker; embed tasks are to store them
 
 
-TaskResult = DocumentResult | Split | Part  # what a worker answers to a Task
+TaskResult = DocumentResult | Split | Part | Embedded  # what a worker answers to a Task
 
 
 @dataclass

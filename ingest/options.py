@@ -16,6 +16,7 @@ from ingest.config import (
     DEVICES,
     STRATEGIES,
     BrokerConfig,
+    IndexConfig,
     Limits,
     ServeConfig,
     default_download_dir,
@@ -428,6 +429,15 @@ executor_options = bundle(
         help="With --executor celery: how long the broker may be unreachable before the run stops with exit 1, "
         "leaving what is not done to the next run. A broker that restarts sooner is reconnected to, and "
         "the tasks it lost are sent again.",
+    ),
+    option(
+        "--embedding-slice",
+        type=click.IntRange(min=1),
+        default=IndexConfig.slice_chunks,
+        show_default=True,
+        metavar="CHUNKS",
+        help="With --executor celery: a document with more chunks than this (a long PDF) is embedded by several "
+        "workers at once, in slices of this many, instead of by the one worker that partitioned it.",
     ),
     option(
         "--shared-folders",

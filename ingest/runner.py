@@ -165,6 +165,15 @@ def _record(ledger: Ledger, result: DocumentResult, fingerprint: str, run_id: in
 
 
 @dataclass
+class _Embedding:
+    """Under Celery, a document with many chunks on its way through the workers as slices to embed."""
+
+    result: DocumentResult  # what the document's partition task answered
+    pending: set[tuple[int, int]]
+    failure: DocumentResult | None = None
+
+
+@dataclass
 class _Split:
     """A long PDF on its way through the pool as page ranges."""
 
@@ -193,6 +202,7 @@ class _Dispatcher:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.awaiting_index: dict[str, DocumentResult] = {}
         self.splits: dict[str, _Split] = {}
+        self.embeddings: dict[str, _Embedding] = {}
         self.writer_error: DocumentError | None = None
         self.model_loaded = threading.Event()
         self.model_error: ConfigError | None = None
@@ -306,6 +316,10 @@ class _Dispatcher:
             task, result = payload
             if isinstance(result, (Split, Part)) or task.kind == "range":
                 yield from self._ranges(task, result)
+            elif task.kind in ("embed", "vectors"):
+                yield from self._embedded(task, result)
+            elif result.vectors_pending:
+                self._spread(result)
             elif result.status == "empty" and self.writer:  # an earlier version's vectors go
                 if self.writer_error:
                     yield from self._index_failed(result, self.writer_error)
@@ -361,6 +375,39 @@ class _Dispatcher:
         else:
             parts = tuple(split.parts[pages] for pages in split.ranges) if split.parts else ()
             self.pool.submit(Task(task.ref, "merge", ranges=split.ranges, parts=parts), self.cfg)
+
+    def _spread(self, result: DocumentResult) -> None:
+        """Under Celery, a document with more chunks than ``--embedding-slice``: its slices go to every worker,
+        ahead of new documents."""
+        size = self.cfg.index.slice_chunks
+        slices = [(first, min(first + size, result.chunks)) for first in range(0, result.chunks, size)]
+        self.embeddings[result.ref.source_url] = _Embedding(result, set(slices))
+        log.info("embedding %s: %d chunks in %d slices", printable(result.ref.key), result.chunks, len(slices))
+        for chunks in slices:
+            self.pool.submit(Task(result.ref, "embed", chunks=chunks), self.cfg)
+
+    def _embedded(self, task: Task, result: TaskResult) -> Iterator[DocumentResult]:
+        """When every slice is embedded, one task stores the vectors and commits the output (embedding nothing
+        again); the first failure fails the document once, after the slices still running are back."""
+        source = task.ref.source_url
+        embedding = self.embeddings[source]
+        if task.kind == "vectors":
+            del self.embeddings[source]
+            done = dataclasses.replace(embedding.result, vectors_pending=False)
+            yield from self._finish(result if result.status == "failed" else done)
+            return
+        embedding.pending.discard(task.chunks)
+        if isinstance(result, DocumentResult) and embedding.failure is None:
+            embedding.failure = result
+            embedding.pending.difference_update(dropped.chunks for dropped in self.pool.discard(source))
+        if embedding.pending:
+            return
+        if embedding.failure:
+            del self.embeddings[source]
+            discard_pending(storage_for(self.cfg), task.ref.rel_path)
+            yield from self._finish(embedding.failure)
+        else:
+            self.pool.submit(Task(task.ref, "vectors"), self.cfg)
 
     def _index_failed(self, result: DocumentResult, error: DocumentError) -> Iterator[DocumentResult]:
         """The writer is gone: a document waiting for it fails at its stage, its pending output removed."""

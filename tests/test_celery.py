@@ -80,7 +80,7 @@ def ingest(docs: Path, out: Path | str, *args: str, env: dict | None = None, tim
     return done.returncode, done.stdout + done.stderr, report
 
 
-def local_run(docs: Path, tmp_path: Path, chroma_port: int) -> tuple[int, str, dict]:
+def local_run(docs: Path, tmp_path: Path, chroma_port: int, *args: str) -> tuple[int, str, dict]:
     """The same documents through the local pool, its vectors in the collection ``local`` of the same server."""
     return ingest(
         docs,
@@ -91,6 +91,7 @@ def local_run(docs: Path, tmp_path: Path, chroma_port: int) -> tuple[int, str, d
         str(chroma_port),
         "--collection",
         "local",
+        *args,
     )
 
 
@@ -210,6 +211,27 @@ def test_celery_workers_crop_the_figures_of_a_split_pdf_into_s3(
         stored[obj["Key"][len("out/") :]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
     assert stored == output_state(tmp_path / "local")
     assert len([key for key in stored if key.startswith("twice.pdf.figures/")]) == 6
+
+
+def test_a_document_with_many_chunks_is_embedded_in_slices_as_one_worker_would(
+    broker, start_worker, chroma_port, tmp_path
+):
+    docs = documents(tmp_path)
+    start_worker()
+    small = ("--chunking", "basic", "--max-characters", "120")  # tens of chunks per document
+    args = (*celery_args(broker, chroma_port), *small, "--embedding-slice", "8")
+    code, log, report = ingest(docs, tmp_path / "celery", *args)
+    local_code, local_log, _ = local_run(docs, tmp_path, chroma_port, *small)
+
+    assert (code, local_code) == (1, 1) and report["processed"] == 7, log + local_log
+    sliced = re.findall(r"embedding (\S+): (\d+) chunks in (\d+) slices", log)  # the two with over 8 chunks
+    assert {key for key, _, _ in sliced} == {"reports/layout-parser-paper-fast.pdf", "norwich-city.txt"}, log
+    assert all(int(n) == -(-int(chunks) // 8) for _, chunks, n in sliced), log
+    assert output_state(tmp_path / "celery") == output_state(tmp_path / "local")
+    assert vectors(chroma_port, "ingest") == vectors(chroma_port, "local")  # every chunk, text and metadata
+
+    again = ingest(docs, tmp_path / "celery", *args)[2]
+    assert again["processed"] == 0 and again["skipped"] == 7, again
 
 
 def test_a_worker_killed_mid_document_leaves_it_to_another(broker, start_worker, chroma_port, tmp_path):

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from celery import Celery, signals
 
-from ingest.config import DEFAULT_QUEUE, IndexConfig, Limits, PartitionConfig
+from ingest.config import DEFAULT_QUEUE, IndexConfig, Limits, PartitionConfig, RunConfig
 from ingest.embedding import use_threads
 from ingest.errors import DocumentError
-from ingest.models import DocumentResult
+from ingest.models import DocumentResult, Task, TaskResult
 from ingest.partition import check_prerequisites
 from ingest.pipeline import failed, run_task
 from ingest.pools.brokers import check_reachable, configure, result_store
@@ -32,7 +32,14 @@ from ingest.pools.codec import from_payload, result_payload
 from ingest.pools.forking import freeze_before_fork
 from ingest.pools.replies import RESULT_EXPIRES
 from ingest.redact import RedactingFormatter
-from ingest.writers.vectors import delete_vectors, embedder_for, store_vectors
+from ingest.writers.vectors import (
+    delete_vectors,
+    embed_slice,
+    embedder_for,
+    index_error,
+    store_from_file,
+    store_vectors,
+)
 
 TASK_NAME = "ingest.document"
 MAX_DELIVERIES = 2  # runs of one task that may end with its worker dead
@@ -100,10 +107,16 @@ def process(self, payload: dict, deaths: int = 0) -> dict:
             )
             return result_payload(failed(task.ref, error, "partition"))
         raise self.retry(args=[payload], kwargs={"deaths": deaths}, countdown=0, queue=queue)
-    result = run_task(task, cfg)
+    if task.kind in ("embed", "vectors"):
+        result = _vectors(task, cfg)
+    else:
+        result = run_task(task, cfg)
     if isinstance(result, DocumentResult) and result.records is not None:
-        error = store_vectors(cfg, [(result.ref, result.records)])[0]
-        result = failed(result.ref, error, "index") if error else dataclasses.replace(result, records=None)
+        if len(result.records) > cfg.index.slice_chunks:  # the driver sends its slices to every worker
+            result = dataclasses.replace(result, records=None, vectors_pending=True)
+        else:
+            error = store_vectors(cfg, [(result.ref, result.records)])[0]
+            result = failed(result.ref, error, "index") if error else dataclasses.replace(result, records=None)
     elif isinstance(result, DocumentResult) and result.status == "empty" and cfg.index.enabled:
         error = delete_vectors(cfg.index, result.ref.source_url)  # an earlier version's vectors go
         result = failed(result.ref, error, "delete") if error else result
@@ -112,6 +125,17 @@ def process(self, payload: dict, deaths: int = 0) -> dict:
     if failing and result.transient and tries < TRANSIENT_RETRIES:
         raise self.retry(args=[payload], kwargs={"deaths": deaths}, countdown=2 ** (tries + 1), queue=queue)
     return result_payload(result)
+
+
+def _vectors(task: Task, cfg: RunConfig) -> TaskResult:
+    """A slice of a document's chunks embedded (``embed``), or all its vectors stored and its output committed."""
+    if task.kind == "vectors":
+        error = store_from_file(cfg, task.ref)
+        return failed(task.ref, error, "index") if error else DocumentResult(task.ref, "processed")
+    try:
+        return embed_slice(cfg, task.ref, task.chunks)
+    except Exception as exc:  # noqa: BLE001 - the document fails once its other slices are back
+        return failed(task.ref, index_error(exc, cfg.index, "index"), "index")
 
 
 def node_name() -> str:

@@ -9,9 +9,9 @@ from functools import cache
 from pathlib import Path
 
 from ingest.config import RunConfig
-from ingest.models import DocumentResult, Part, Split, Task, TaskResult
+from ingest.models import DocumentResult, Embedded, Part, Split, Task, TaskResult
 
-_RESULTS = {cls.__name__: cls for cls in (DocumentResult, Split, Part)}
+_RESULTS = {cls.__name__: cls for cls in (DocumentResult, Split, Part, Embedded)}
 
 
 def encode(record) -> dict:

@@ -61,6 +61,9 @@ class VectorIndex(Protocol):
     def indexed(self) -> dict[str, IndexedDocument]:
         """What the open collection holds, per source URL."""
 
+    def upsert(self, records: list[dict], embeddings: list[list[float]]) -> None:
+        """Store these chunks over any of the same ids."""
+
     def replace(self, source: str, records: list[dict], embeddings: list[list[float]]) -> None:
         """Make ``records`` the chunks of ``source``, never holding two versions of a chunk."""
 

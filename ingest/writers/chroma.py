@@ -138,6 +138,12 @@ class ChromaIndex:
         return {source: IndexedDocument(*entry) for source, entry in found.items()}
 
     def replace(self, source: str, records: list[dict], embeddings: list[list[float]]) -> None:
+        self.upsert(records, embeddings)
+        self.retry(
+            self.collection.delete, where={"$and": [{"source": source}, {"chunk_index": {"$gte": len(records)}}]}
+        )
+
+    def upsert(self, records: list[dict], embeddings: list[list[float]]) -> None:
         for start in range(0, len(records), self.batch_size):
             batch = records[start : start + self.batch_size]
             self.retry(
@@ -147,9 +153,6 @@ class ChromaIndex:
                 metadatas=[r["metadata"] for r in batch],
                 embeddings=embeddings[start : start + self.batch_size],
             )
-        self.retry(
-            self.collection.delete, where={"$and": [{"source": source}, {"chunk_index": {"$gte": len(records)}}]}
-        )
 
     def vectors(self, sources: list[str]) -> dict[str, list[float]]:
         """Read page by page; one query for all of ``sources``."""

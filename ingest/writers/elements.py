@@ -110,6 +110,14 @@ def write_chunks(store: Storage, key: str, records: list[dict]) -> str:
     return store.write(key, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
 
 
+def read_chunks(store: Storage, rel_path: str) -> list[dict]:
+    """The chunk records of a document as ``write_chunks`` wrote them."""
+    data = store.read(chunks_key(rel_path))
+    if data is None:
+        raise FileNotFoundError(f"the chunk file {store.location(chunks_key(rel_path))} is missing")
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
 def identities(found: list[str | None]) -> str | None:
     """A document's output identities (element JSON first, then its chunk file) as the ledger keeps them; None
     when one is unknown."""

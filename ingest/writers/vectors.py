@@ -7,15 +7,16 @@ Each process loads the embedding model and opens the collection once.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 from ingest.config import IndexConfig, RunConfig
 from ingest.embedding import Embedder, make_embedder, vectors_of
 from ingest.errors import DocumentError
-from ingest.models import DocumentRef
+from ingest.models import DocumentRef, Embedded
 from ingest.writers import make_index
 from ingest.writers.base import VectorIndex
-from ingest.writers.elements import commit, discard_pending
+from ingest.writers.elements import commit, discard_pending, read_chunks
 from ingest.writers.storage import storage_for
 
 
@@ -77,6 +78,30 @@ def store_vectors(run: RunConfig, documents: list[tuple[DocumentRef, list[dict]]
             errors.append(index_error(exc, cfg, "index"))
         offset += len(records)
     return errors
+
+
+def embed_slice(run: RunConfig, ref: DocumentRef, chunks: tuple[int, int]) -> Embedded:
+    """Under Celery, one slice of a document with many chunks: its texts embedded (those the collection holds
+    for the document already keep their vectors) and upserted under their final ids, read from the document's chunk
+    file. ``store_from_file`` then finds every vector in the collection and embeds nothing. Raises on failure."""
+    started = time.monotonic()
+    embedder, index = load(run.index)
+    records = read_chunks(storage_for(run), ref.rel_path)[chunks[0] : chunks[1]]
+    known = index.vectors([ref.source_url])
+    new = [text for text in dict.fromkeys(record["text"] for record in records) if text not in known]
+    known.update(zip(new, embedder.encode(new), strict=True))
+    index.upsert(records, [known[record["text"]] for record in records])
+    return Embedded(ref, chunks, len(new), time.monotonic() - started)
+
+
+def store_from_file(run: RunConfig, ref: DocumentRef) -> DocumentError | None:
+    """``store_vectors`` of a document whose chunk records are in its chunk file (its embed tasks are done)."""
+    try:
+        records = read_chunks(storage_for(run), ref.rel_path)
+    except Exception as exc:  # noqa: BLE001 - the document fails; its pending output goes
+        discard_pending(storage_for(run), ref.rel_path)
+        return DocumentError(str(exc), "index", type(exc).__name__)
+    return store_vectors(run, [(ref, records)])[0]
 
 
 def delete_vectors(cfg: IndexConfig, source: str) -> DocumentError | None:
