@@ -51,7 +51,7 @@ def figure_chunks(elements: list, limit: int) -> list:
         text = " ".join(" ".join([*context, element.text]).split())[:limit]
         figure = Image(text=text or f"Figure on page {metadata.page_number or 1}", element_id=element.id)
         figure.metadata.filetype, figure.metadata.page_number = metadata.filetype, metadata.page_number
-        figure.metadata.image_path = metadata.image_path
+        figure.metadata.image_path, figure.metadata.image_mime_type = metadata.image_path, metadata.image_mime_type
         figures.append(figure)
     return figures
 
@@ -65,6 +65,13 @@ def validate(cfg: ChunkConfig) -> None:
 
 def _cropped(element) -> bool:
     return element.category == "Image" and bool(element.metadata.image_path or element.metadata.image_base64)
+
+
+def _figure(chunk_element) -> bool:
+    """A chunk that ``figure_chunks`` made."""
+    return chunk_element.category == "Image" and bool(
+        chunk_element.metadata.image_path or chunk_element.metadata.image_mime_type
+    )
 
 
 def chunk_id(source_url: str, index: int) -> str:
@@ -97,7 +104,7 @@ def chunk_records(chunks: list, ref: DocumentRef, fingerprint: str) -> list[dict
         image = next((e.metadata.image_path for e in originals if e.category in ("Image", "Table")), None)
         if image and chunk_element.category in ("Image", "Table", "TableChunk"):  # the file, beside the outputs
             metadata["image_path"] = image
-        if chunk_element.category == "Image":  # a figure: its element in the element JSON
+        if _figure(chunk_element):  # its element in the element JSON (with the crop inline, the one way to it)
             metadata["element_id"] = chunk_element.id
         records.append({"id": chunk_id(ref.source_url, index), "text": chunk_element.text, "metadata": metadata})
     return records

@@ -161,6 +161,10 @@ def test_inline_images_files_and_none_replace_each_other(ingest, tmp_path):
     crops = [e["metadata"] for e in elements(out / "paper.pdf.json") if "image_base64" in e["metadata"]]
     assert len(crops) == 3 and {m["image_mime_type"] for m in crops} == {"image/jpeg"}
     assert not (out / "paper.pdf.figures").exists()
+    chunks = [json.loads(line) for line in (out / "paper.pdf.chunks.jsonl").read_text().splitlines()]
+    figures = [c["metadata"] for c in chunks if c["metadata"]["element_types"] == "Image"]
+    inlined = {e["element_id"] for e in elements(out / "paper.pdf.json") if e["type"] == "Image"}
+    assert {m["element_id"] for m in figures} == inlined and not [m for m in figures if "image_path" in m]
 
     files = ingest("--local-path", str(docs), "--extract-images")
     assert "1 processed" in summary(files), files.output
