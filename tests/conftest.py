@@ -193,13 +193,16 @@ def upload_folder(s3, bucket: str, folder: Path, prefix: str) -> dict[str, Path]
 @pytest.fixture
 def ingest(tmp_path, s3_endpoint):
     """Run the real CLI in-process, as a user would from the shell; outputs, downloads and the Chroma store go
-    under tmp_path. Tests of the vector index ask for it (vectors=True); the others leave it off to stay quick."""
+    under tmp_path. Tests of the vector index ask for it (vectors=True); the others leave it off to stay quick.
+    No --max-memory: workers forked from the test process count its pages (models of earlier tests) as theirs;
+    the memory limit is tested with the console script (test_workers, test_bad_inputs)."""
 
     def run(*args: str, out: Path | None = None, endpoint: bool = True, vectors: bool = False):
         argv = list(args)
         if endpoint and not any(a.startswith("--endpoint-url") for a in argv) and "--local-path" not in argv:
             argv += ["--endpoint-url", s3_endpoint]
         argv += ["--structured-output-dir", str(out or tmp_path / "out"), "--download-dir", str(tmp_path / "downloads")]
+        argv += ["--max-memory", "0"]
         if not vectors:
             argv.append("--no-vectors")
         elif "--chroma-host" not in argv and "--chroma-path" not in argv:

@@ -99,9 +99,7 @@ def test_a_failing_range_fails_its_document_once_naming_the_pages(tmp_path):
 
 def test_biggest_documents_go_first(ingest, tmp_path):
     docs = shutil.copytree(EXAMPLES, tmp_path / "docs")
-    # no memory limit: a worker forked from this test process (the driver here) counts its pages, gigabytes late
-    # in a full test run, and the order is what this test is about
-    result = ingest("--local-path", str(docs), "--num-processes", "1", "--max-memory", "0", "-v")
+    result = ingest("--local-path", str(docs), "--num-processes", "1", "-v")
     assert result.exit_code == 0, result.output
     done = re.findall(r"^processed (.+)$", result.stderr, re.MULTILINE)
     by_size = sorted((p for p in docs.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size, reverse=True)
