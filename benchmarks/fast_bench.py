@@ -1,13 +1,17 @@
-"""Partitioning PDFs: stock unstructured `fast` against ingest's `fast` (spaCy on numpy's BLAS), the text-layer path,
-and pypdfium2's bare text extraction (the floor), in one process, file by file, alternating.
+"""Partitioning PDFs: stock unstructured `fast` against ingest's `fast` (spaCy on numpy's BLAS), the text-layer path
+(what ingest makes lost pages from), `--strategy text` and pypdfium2's bare text extraction (the floor), in one
+process, file by file, alternating.
 
     python benchmarks/fast_bench.py                  # ../shared/corpus/pdf without its two longest PDFs
     python benchmarks/fast_bench.py --limit 3 --repeat 1   # a smoke run
 
 Element agreement is against stock `fast`, element by element in order: the same category, text, page and
 coordinates. Text-layer path: every page with text read by `ingest/partition/text_layer.py` (its elements are what
-ingest makes for pages that `fast` loses); its coverage of the text layer, and the character similarity of each page's
-text to stock `fast`'s text of the same page (pages where both have text), as shares.
+ingest makes for pages that `fast` loses). `--strategy text`: every page read in one pass, blocks classified by rules,
+coverage measured (OCR of pages without text aside: `fast` does none). For both: coverage of the text layer, and the
+similarity of each page's text to stock `fast`'s text of the same page (pages where both have text): in order
+(rapidfuzz's ratio: reading order counts) and as multisets of characters (only what is there counts); and for the
+text strategy, the share of its blocks typed as the text-layer path (unstructured's spaCy classifier) types them.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ingest.config import PartitionConfig  # noqa: E402
 from ingest.partition import check_prerequisites  # noqa: E402
 from ingest.partition.coverage import characters, measure  # noqa: E402
 from ingest.partition.nlp import set_ops, use_numpy_blas  # noqa: E402
-from ingest.partition.text_layer import elements_from_pages, page_texts  # noqa: E402
+from ingest.partition.text_layer import elements_from_pages, page_texts, read  # noqa: E402
 
 
 def forget() -> None:
@@ -57,8 +61,9 @@ def same(a, b) -> bool:
     )
 
 
-def similarity(stock: list, ours: list, pages: int) -> tuple[float, int]:
-    """Mean character similarity of each page's text, over pages where both have text."""
+def similarity(stock: list, ours: list, pages: int) -> tuple[float, float, int]:
+    """Summed character similarity of each page's text, in order and as multisets of characters, over pages where
+    both have text; and how many such pages."""
     from rapidfuzz import fuzz
 
     def by_page(elements):
@@ -67,8 +72,19 @@ def similarity(stock: list, ours: list, pages: int) -> tuple[float, int]:
             texts[(element.metadata.page_number or 1) - 1].append(element.text)
         return [" ".join(" ".join(page).split()) for page in texts]
 
+    def unordered(a: str, b: str) -> float:
+        a, b = characters(a), characters(b)
+        return 2 * sum((a & b).values()) / max(a.total() + b.total(), 1)
+
     pairs = [(a, b) for a, b in zip(by_page(stock), by_page(ours), strict=True) if a and b]
-    return sum(fuzz.ratio(a, b) / 100 for a, b in pairs), len(pairs)
+    return sum(fuzz.ratio(a, b) / 100 for a, b in pairs), sum(unordered(a, b) for a, b in pairs), len(pairs)
+
+
+def text_strategy(path: Path) -> list:
+    """What `--strategy text` does with a PDF's text pages: one pass over the PDF, coverage measured."""
+    layer, elements = read(path, path.name, ["eng"])
+    measure(layer, elements)
+    return elements
 
 
 def main() -> int:
@@ -92,9 +108,13 @@ def main() -> int:
     pages = sum(len(layers[path]) for path in pdfs)
     fast(pdfs[0])  # first-call costs (imports, caches) paid before any clock
     elements_from_pages(pdfs[0], [1], pdfs[0].name, ["eng"])
-    totals = {name: [0.0] * args.repeat for name in ("stock", "ours", "text", "floor")}
-    agree = elements = sim = sim_pages = kept = layer_chars = 0
+    text_strategy(pdfs[0])
+    totals = {name: [0.0] * args.repeat for name in ("stock", "ours", "text", "rules", "floor")}
+    agree = elements = 0
+    quality = {name: dict.fromkeys(("ordered", "chars", "pages", "kept", "layer"), 0) for name in ("text", "rules")}
+    typed = blocks = 0
     stock = ours = []
+    made = {}
     for path in pdfs:
         numbers = [n for n, text in enumerate(layers[path], 1) if characters(text)]
         for round_ in range(args.repeat):
@@ -106,17 +126,26 @@ def main() -> int:
                 seconds, found = timed(lambda: fast(path))  # noqa: B023 - called at once
                 totals[side][round_] += seconds
                 stock, ours = (found, ours) if side == "stock" else (stock, found)
-            seconds, text = timed(lambda: elements_from_pages(path, numbers, path.name, ["eng"]))  # noqa: B023
+            seconds, made["text"] = timed(lambda: elements_from_pages(path, numbers, path.name, ["eng"]))  # noqa: B023
             totals["text"][round_] += seconds
+            seconds, made["rules"] = timed(lambda: text_strategy(path))  # noqa: B023
+            totals["rules"][round_] += seconds
             seconds, _ = timed(lambda: page_texts(path))  # noqa: B023
             totals["floor"][round_] += seconds
         elements += len(stock)
         agree += sum(map(same, stock, ours)) if len(stock) == len(ours) else 0
-        if stock:
-            share, count = similarity(stock, text, len(layers[path]))
-            sim, sim_pages = sim + share, sim_pages + count
-        coverage = measure(layers[path], text)
-        kept, layer_chars = kept + sum(p.kept for p in coverage), layer_chars + sum(p.layer for p in coverage)
+        for name, elements_of in made.items():
+            counts = quality[name]
+            if stock:
+                ordered, chars, count = similarity(stock, elements_of, len(layers[path]))
+                counts["ordered"] += ordered
+                counts["chars"] += chars
+                counts["pages"] += count
+            coverage = measure(layers[path], elements_of)
+            counts["kept"] += sum(p.kept for p in coverage)
+            counts["layer"] += sum(p.layer for p in coverage)
+        pairs = zip(made["text"], made["rules"], strict=True)  # the same blocks, classified by spaCy and by rules
+        typed, blocks = typed + sum(a.category == b.category for a, b in pairs), blocks + len(made["rules"])
 
     print(f"{len(pdfs)} PDFs with a text layer, {pages} pages, one process, {args.repeat} alternating runs\n")
     print("| path | seconds (min-max) | pages/s (best) | x stock fast |")
@@ -124,7 +153,8 @@ def main() -> int:
     labels = {
         "stock": "stock `partition_pdf(strategy='fast')`",
         "ours": "ingest `fast` (spaCy on numpy's BLAS)",
-        "text": "text-layer path (`elements_from_pages`)",
+        "text": "text-layer path (`elements_from_pages`, spaCy batched)",
+        "rules": "`--strategy text` (one pass, rules, coverage)",
         "floor": "pypdfium2 text extraction (floor)",
     }
     for name, seconds in totals.items():
@@ -134,8 +164,18 @@ def main() -> int:
             f"{min(totals['stock']) / min(seconds):.2f} |"
         )
     print(f"\nelements identical to stock fast: {agree} of {elements} ({agree / max(elements, 1):.4f})")
-    print(f"text-layer path: coverage {kept / max(layer_chars, 1):.4f}, ", end="")
-    print(f"character similarity to fast per page {sim / max(sim_pages, 1):.4f} over {sim_pages} pages")
+    for name in ("text", "rules"):
+        counts = quality[name]
+        pages_compared = max(counts["pages"], 1)
+        print(
+            f"{labels[name]}: coverage {counts['kept'] / max(counts['layer'], 1):.4f}, similarity to fast per page "
+            f"in order {counts['ordered'] / pages_compared:.4f}, as characters {counts['chars'] / pages_compared:.4f}"
+            f" over {counts['pages']} pages"
+        )
+    print(
+        f"`--strategy text` blocks typed as unstructured's spaCy classifier types them: {typed} of {blocks} "
+        f"({typed / max(blocks, 1):.4f})"
+    )
     return 0
 
 

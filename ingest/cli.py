@@ -140,7 +140,7 @@ def _run_settings(flags: dict, source_required: bool = True) -> tuple[RunConfig,
     """The flags of ``ingest run`` as the library's settings; usage errors say which flag is wrong."""
     if flags["s3_url"] and flags["local_path"] or source_required and not (flags["s3_url"] or flags["local_path"]):
         raise click.UsageError("give exactly one source: --s3-url or --local-path")
-    if (flags["extract_images"] or flags["inline_images"]) and flags["strategy"] in ("fast", "ocr_only"):
+    if (flags["extract_images"] or flags["inline_images"]) and flags["strategy"] in ("fast", "ocr_only", "text"):
         raise click.UsageError(
             f"--extract-images needs the layout model, which --strategy {flags['strategy']} does not run: "
             "use --strategy auto or hi_res"

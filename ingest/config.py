@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-STRATEGIES = ("auto", "fast", "hi_res", "ocr_only")
+STRATEGIES = ("auto", "fast", "hi_res", "ocr_only", "text")
 IMAGE_MODES = ("", "files", "inline")  # "": Image and Table blocks are not cropped out
 DEVICES = ("auto", "cpu", "cuda")
 CHUNKINGS = ("by_title", "basic", "none")

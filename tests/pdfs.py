@@ -84,3 +84,17 @@ def blank_scan(path: Path) -> Path:
     ]
     path.write_bytes(_pdf(objects))
     return path
+
+
+def scanned_second_page(path: Path) -> Path:
+    """Two pages: page 1 with a text layer, page 2 a scan of the same kind of page (an image, no text layer)."""
+    import pypdfium2
+
+    source = pypdfium2.PdfDocument(str(write(path.with_suffix(".source.pdf"), [_text(1), _text(2)])))
+    scan = path.with_suffix(".scan.pdf")
+    source[1].render(scale=200 / 72).to_pil().convert("L").save(scan, "PDF", resolution=200)
+    combined = pypdfium2.PdfDocument.new()
+    combined.import_pages(source, [0])
+    combined.import_pages(pypdfium2.PdfDocument(str(scan)))
+    combined.save(str(path))
+    return path

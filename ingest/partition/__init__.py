@@ -18,13 +18,13 @@ from pathlib import Path
 from ingest.config import PartitionConfig
 from ingest.errors import ConfigError, DocumentError, EmptyDocument
 from ingest.models import LOW_COVERAGE, Coverage
-from ingest.partition import layout
+from ingest.partition import layout, text_layer
 from ingest.partition.coverage import characters, measure, summed
 from ingest.partition.email import is_email, partition_by_part
 from ingest.partition.tables import with_html
 from ingest.partition.text_layer import elements_from_pages, page_texts, without_unmapped
 
-_OCR_STRATEGIES = ("auto", "hi_res", "ocr_only")
+_OCR_STRATEGIES = ("auto", "hi_res", "ocr_only", "text")  # text: OCR for pages without a text layer
 BLOCK_TYPES = ("Image", "Table")  # what --extract-images crops out
 _PARTITIONERS = ("auto", "pdf", "docx", "pptx", "xlsx", "html", "email", "text", "md")
 
@@ -54,9 +54,11 @@ def check_prerequisites(cfg: PartitionConfig, keys: Iterable[str] | None = None)
         ) from None
     from unstructured.nlp.tokenize import _get_nlp
 
-    from ingest.partition.nlp import use_numpy_blas
+    from ingest.partition.nlp import use_numpy_blas, verb_forms
 
     use_numpy_blas(_get_nlp())  # unstructured's cached copy, loaded once here and inherited by forked workers
+    if cfg.strategy == "text":
+        verb_forms()  # the rules' verb list, read once here
     for module in _partitioners(keys):  # imported once here, inherited by workers
         importlib.import_module(module)
 
@@ -129,9 +131,9 @@ class Partitioned:
 def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> Partitioned:
     """The document's elements, every page of a PDF's text layer in them. A PDF that has a text layer is partitioned
     as ``fast`` under ``auto`` too (unstructured's own choice for it), as ``hi_res`` where images are cropped out;
-    where unstructured judges it too complex to
-    read (it returns nothing under ``fast``, and would OCR every page under ``auto``), it is read from its text
-    layer, with OCR only for pages that have none (under ``auto``)."""
+    where unstructured judges it too complex to read (it returns nothing under ``fast``, and would OCR every page
+    under ``auto``), it is read from its text layer, with OCR only for pages that have none (under ``auto``).
+    Under ``text`` every PDF is read so (its blocks classified by rules)."""
     if not is_pdf(path):
         unread: tuple[str, ...] = ()
         try:
@@ -141,14 +143,18 @@ def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> Partition
                 raise
             elements, unread = partition_by_part(path, filename, _options(path, cfg))
         return dataclasses.replace(finished(elements, path, filename, cfg), unread=unread)
+    if cfg.strategy == "text" and (done := text_layer.read(path, filename, list(cfg.languages))) is not None:
+        layer, elements = done
+        elements, _, unread = _from_text_layer(path, filename, cfg, layer, elements)
+        return dataclasses.replace(finished(elements, path, filename, cfg, layer), unread=unread)
     layer = page_texts(path)
     has_text = bool(layer) and any(map(characters, layer))
-    strategy = "fast" if cfg.layout_strategy == "auto" and has_text else cfg.layout_strategy
+    strategy = "fast" if cfg.layout_strategy in ("auto", "text") and has_text else cfg.layout_strategy
     elements = partition(path, filename, cfg, strategy)
     if elements or not has_text or strategy != "fast":
         return finished(elements, path, filename, cfg, layer)
-    elements, read = _from_text_layer(path, filename, cfg, layer)
-    return finished(elements, path, filename, cfg, layer, read)
+    elements, read, unread = _from_text_layer(path, filename, cfg, layer)
+    return dataclasses.replace(finished(elements, path, filename, cfg, layer, read), unread=unread)
 
 
 def finished(
@@ -189,18 +195,27 @@ def _recovered(elements: list, path: Path, filename: str, cfg: PartitionConfig, 
     return _in_page_order(kept + elements_from_pages(path, list(lost), filename, list(cfg.languages)))
 
 
-def _from_text_layer(path: Path, filename: str, cfg: PartitionConfig, layer: list[str]) -> tuple[list, tuple[int, ...]]:
-    """A PDF too complex for unstructured's text extraction: its text pages from the text layer (and their
-    numbers); under ``auto`` each run of pages without text OCR'd, as unstructured would."""
+def _from_text_layer(
+    path: Path, filename: str, cfg: PartitionConfig, layer: list[str], read: list | None = None
+) -> tuple[list, tuple[int, ...], tuple[str, ...]]:
+    """A PDF's text pages from the text layer (and their numbers), or ``read`` already; under ``auto`` and
+    ``text`` each run of pages without text OCR'd, as unstructured would. A damaged run that cannot be copied out
+    for OCR is reported unread (third), unless the PDF has no text layer to give instead."""
     from ingest.partition.pages import partition_pages
 
     with_text = tuple(number for number, text in enumerate(layer, 1) if characters(text))
-    parts = [elements_from_pages(path, list(with_text), filename, list(cfg.languages))]
-    if cfg.strategy == "auto":
+    parts = [read if read is not None else elements_from_pages(path, list(with_text), filename, list(cfg.languages))]
+    unread = []
+    if cfg.strategy in ("auto", "text"):
         without = [number - 1 for number in range(1, len(layer) + 1) if number not in with_text]
         for run in _runs(without):
-            parts.append(partition_pages(path, filename, cfg, run, "ocr_only"))
-    return _in_page_order([element for part in parts for element in part]), with_text
+            try:
+                parts.append(partition_pages(path, filename, cfg, run, "ocr_only"))
+            except DocumentError as exc:
+                if not with_text:
+                    raise
+                unread.append(f"no text layer, not OCR'd: {exc}")
+    return _in_page_order([element for part in parts for element in part]), with_text, tuple(unread)
 
 
 def _in_page_order(elements: list) -> list:
@@ -240,9 +255,13 @@ def partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "
 
 
 def _options(path: Path, cfg: PartitionConfig, strategy: str = "") -> dict:
-    """unstructured's partition settings for one file."""
+    """unstructured's partition settings for one file (``text`` is ingest's own: PDFs read as ``fast`` where ingest
+    does not read them itself, images OCR'd)."""
+    strategy = strategy or cfg.layout_strategy
+    if strategy == "text":
+        strategy = "ocr_only" if _is_image(path) else "fast"
     options = {
-        "strategy": strategy or cfg.layout_strategy,
+        "strategy": strategy,
         "hi_res_model_name": cfg.hi_res_model,
         "languages": list(cfg.languages),
     }
@@ -316,7 +335,10 @@ def _explained(exc: Exception, path: Path) -> Exception:
 
 
 def _no_text(path: Path, cfg: PartitionConfig, layer: list[str] | None) -> str:
-    """Why a document without elements is empty; raises EmptyDocument when it may well have text."""
+    """Why a document without elements is empty; raises EmptyDocument when it may well have text, and says why a
+    PDF that pdfium cannot open gave nothing (``fast`` swallows pdfminer's errors)."""
+    if layer is None and is_pdf(path):
+        raise _explained(EmptyDocument("no elements, and pdfium cannot open the PDF"), path)
     if layer is not None:
         if any(map(characters, layer)):
             raise EmptyDocument(

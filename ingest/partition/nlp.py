@@ -1,6 +1,6 @@
-"""unstructured's spaCy calls, batched, and their matrix products on numpy's BLAS. The one module that reaches into
-unstructured's internals for speed, pinned to the version in setup.cfg (0.27.35); ``tests/test_nlp.py`` compares
-it with stock unstructured.
+"""unstructured's spaCy calls, batched, and their matrix products on numpy's BLAS; or answered by rules. The one
+module that reaches into unstructured's internals for speed, pinned to the version in setup.cfg (0.27.35);
+``tests/test_nlp.py`` compares it with stock unstructured.
 
 unstructured classifies each text (title or narrative text, by sentence counts, capitals and verbs) by running
 spaCy's whole pipeline on it, one text at a time (``unstructured.nlp.tokenize._process``). ``batched(texts)`` runs
@@ -10,10 +10,18 @@ and has unstructured's tokenizer take them from there; a text it was not given r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 _BATCH = 256
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_WORD = re.compile(r"\w+|[^\w\s]")
+_LETTERS = re.compile(r"[^\W\d_]+")
+_VERB_WORDS = 8  # a text of this many words is taken to have a verb (spaCy's tagger nearly always finds one)
+_FEW_WORDS = 5  # in a text shorter than this, a word that may be a noun is not taken for its verb
+_AUXILIARIES = "is are was were be been being am has have had do does did can could will would shall should may must"
 
 
 def use_numpy_blas(nlp) -> None:
@@ -52,3 +60,61 @@ def batched(texts: Iterable[str]) -> Iterator[None]:
         yield
     finally:
         tokenize._process = stock
+
+
+@contextmanager
+def by_rules() -> Iterator[None]:
+    """unstructured's classifier (``element_from_text``) with its three spaCy calls answered by rules instead: sentences
+    split after end punctuation, words by a regular expression, a verb found among the English verb forms of the
+    spaCy model's own lemmatizer tables (or taken as there in a text of 8+ words, or of mostly non-English words, as
+    unstructured takes it for a language other than English). About 10x cheaper than spaCy; 0.90 of the block types
+    that spaCy's answers give (``benchmarks/fast_bench.py``)."""
+    from unstructured.partition import text_type
+
+    stock = text_type.sent_tokenize, text_type.word_tokenize, text_type.pos_tag
+    text_type.sent_tokenize, text_type.word_tokenize, text_type.pos_tag = _sentences, _WORD.findall, _verb_tags
+    try:
+        yield
+    finally:
+        text_type.sent_tokenize, text_type.word_tokenize, text_type.pos_tag = stock
+
+
+def _sentences(text: str) -> list[str]:
+    return [sentence for sentence in _SENTENCE_END.split(text) if sentence.strip()]
+
+
+def _verb_tags(text: str) -> list[tuple[str, str]]:
+    """A "VB" tag when the text seems to hold a verb, else none: all that ``contains_verb`` reads of spaCy's tags.
+    In a text of a few words, only a form that cannot be a noun or adjective counts ("Our approach" is a title)."""
+    from unstructured.nlp.english_words import ENGLISH_WORDS
+
+    words = _LETTERS.findall(text.lower())
+    verbs, sure = verb_forms()
+    if len(words) >= _VERB_WORDS or any(word in (sure if len(words) < _FEW_WORDS else verbs) for word in words):
+        return [("", "VB")]
+    if len(words) >= 4 and sum(word in ENGLISH_WORDS for word in words) < len(words) / 2:
+        return [("", "VB")]
+    return []
+
+
+@lru_cache(maxsize=1)
+def verb_forms() -> tuple[frozenset[str], frozenset[str]]:
+    """English verbs in every regular form, the irregular ones, and the auxiliaries; and of those, the forms that
+    are not also a noun or an adjective (-ing and -ed forms count as verbs). From the lookup tables of the installed
+    en_core_web_sm's lemmatizer (WordNet's lemmas), read from the model's folder."""
+    from spacy.lookups import Lookups
+    from unstructured.nlp.tokenize import _get_nlp
+
+    tables = Lookups().from_disk(_get_nlp().path / "lemmatizer" / "lookups")
+    index = tables.get_table("lemma_index")
+    lemmas = {lemma for lemma in index["verb"] if "_" not in lemma}
+    others = set(index["noun"]) | set(index["adj"])
+    forms, sure = set(_AUXILIARIES.split()), set(_AUXILIARIES.split())
+    for lemma in lemmas:
+        stem = lemma[:-1] if lemma[-1:] in "ey" else lemma
+        inflected = {lemma + "d", lemma + "ed", lemma + "ing", stem + "ing"}
+        plain = {lemma, lemma + "s", lemma + "es"} | ({stem + "ies", stem + "ied"} if lemma.endswith("y") else set())
+        forms |= inflected | plain
+        sure |= inflected | (set() if lemma in others else plain)
+    irregular = {form for form, base in tables.get_table("lemma_exc")["verb"].items() if set(base) & lemmas}
+    return frozenset(forms | irregular), frozenset(sure | irregular)

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from ingest.config import PartitionConfig
+from ingest.errors import DocumentError
 from ingest.partition import is_pdf, partition
 
 
@@ -16,9 +17,9 @@ def page_ranges(
     """For a PDF of more than ``split_pages`` pages: ranges of at most that many pages, as many as a multiple of
     ``workers`` so that each gets an equal share (every range costs a fixed ~0.5 s more), and the strategy the whole
     document resolves to (``auto`` chooses per file, so every range must use the whole document's choice to give
-    what an unsplit run gives). Nothing for other files, short PDFs, and PDFs unstructured judges too complex for
-    text extraction (a whole-document decision)."""
-    if not split_pages or not is_pdf(path):
+    what an unsplit run gives). Nothing for other files, short PDFs, PDFs unstructured judges too complex for
+    text extraction (a whole-document decision), and under ``--strategy text``."""
+    if not split_pages or cfg.strategy == "text" or not is_pdf(path):  # text: hundreds of pages a second
         return (), ""
     import pypdfium2
     from unstructured.partition.pdf import is_pdf_too_complex
@@ -56,6 +57,11 @@ def partition_pages(path: Path, filename: str, cfg: PartitionConfig, pages: tupl
         try:
             copy.import_pages(source, list(range(first, last)))
             copy.save(str(piece))
+        except pypdfium2.PdfiumError as exc:
+            named = f"page {last}" if last == first + 1 else f"pages {first + 1}-{last}"
+            raise DocumentError(
+                f"the PDF is damaged: pdfium cannot copy out {named} ({exc})", "partition", "CorruptPDF"
+            ) from None
         finally:
             copy.close()
             source.close()

@@ -1,18 +1,20 @@
 """A PDF's text layer as pdfium reads it: each page's text, and elements built from it for pages that the
-partitioner lost (or for a whole PDF it would not read).
+partitioner lost, for a whole PDF it would not read, and for every page under ``--strategy text``.
 
 Elements are made as unstructured's ``fast`` makes them from pdfminer's text boxes: the text of a block of lines,
-classified by unstructured's own ``element_from_text``, with the page number, the block's coordinates (points,
-origin top left) and ``text_source: "pdfium"`` in their metadata.
+classified by unstructured's own ``element_from_text`` (with its spaCy calls, or by rules), with the page number,
+the block's coordinates (points, origin top left) and ``text_source: "pdfium"`` in their metadata.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 _BLOCK_GAP = 0.7  # a vertical gap wider than this many line heights starts a new block
+_LINE = re.compile(r"[^\r\n]+")  # pdfium ends each line of its text with CR LF
 
 
 def page_texts(path: Path) -> list[str] | None:
@@ -82,68 +84,111 @@ class _Line:
         return max(self.bottom - self.top, 1.0)
 
 
-def elements_from_pages(path: Path, pages: list[int], filename: str, languages: list[str]) -> list:
-    """The elements of ``pages`` (numbered from 1), in page order, from the text layer."""
+def elements_from_pages(path: Path, pages: list[int], filename: str, languages: list[str], rules: bool = False) -> list:
+    """The elements of ``pages`` (numbered from 1), in page order, from the text layer. ``rules``: classified by
+    rules (``nlp.by_rules``) rather than by unstructured's spaCy calls (batched)."""
     import pypdfium2
-    from unstructured.documents.coordinates import PixelSpace
-    from unstructured.documents.elements import CoordinatesMetadata, ElementMetadata
-    from unstructured.partition.text import element_from_text
 
-    from ingest.partition.nlp import batched
-
-    blocks = []  # (page number, page size, text, corner points)
+    blocks = []
     pdf = pypdfium2.PdfDocument(str(path))
     try:
         for number in pages:
-            page = pdf[number - 1]
-            width, height = page.get_size()
-            for block in _blocks(_lines(page, height)):
-                left, right = min(line.left for line in block), max(line.right for line in block)
-                top, bottom = block[0].top, block[-1].bottom
-                points = ((left, top), (left, bottom), (right, bottom), (right, top))
-                blocks.append((number, (width, height), " ".join(line.text for line in block), points))
-            page.close()
+            blocks += _page_blocks(pdf, number)[1]
     finally:
         pdf.close()
+    return _elements(blocks, filename, languages, rules)
+
+
+def read(path: Path, filename: str, languages: list[str]) -> tuple[list[str], list] | None:
+    """``--strategy text`` in one pass: each page's text, and the elements of every page that has text, classified
+    by rules. None when pdfium cannot open the file."""
+    import pypdfium2
+
+    from ingest.partition.coverage import characters
+
+    try:
+        pdf = pypdfium2.PdfDocument(str(path))
+    except pypdfium2.PdfiumError:
+        return None
+    layer, blocks = [], []
+    try:
+        for number in range(1, len(pdf) + 1):
+            text, found = _page_blocks(pdf, number)
+            layer.append(text)
+            blocks += found if characters(text) else []
+    finally:
+        pdf.close()
+    return layer, _elements(blocks, filename, languages, rules=True)
+
+
+def _page_blocks(pdf, number: int) -> tuple[str, list]:
+    """A page's text ("" for a page pdfium cannot load) and its blocks: (page number, page size, text, corners)."""
+    import pypdfium2
+
+    try:
+        page = pdf[number - 1]
+        textpage = page.get_textpage()
+    except pypdfium2.PdfiumError:
+        return "", []
+    try:
+        width, height = page.get_size()
+        text = textpage.get_text_range()
+        blocks = []
+        for block in _blocks(_lines(textpage, text, height)):
+            left, right = min(line.left for line in block), max(line.right for line in block)
+            top, bottom = block[0].top, block[-1].bottom
+            points = ((left, top), (left, bottom), (right, bottom), (right, top))
+            blocks.append((number, (width, height), " ".join(line.text for line in block), points))
+        return text, blocks
+    finally:
+        textpage.close()
+        page.close()
+
+
+def _elements(blocks: list, filename: str, languages: list[str], rules: bool) -> list:
+    from unstructured.documents.coordinates import PixelSpace
+    from unstructured.documents.elements import CoordinatesMetadata
+    from unstructured.partition.text import element_from_text
+
+    from ingest.partition.nlp import batched, by_rules
 
     elements, on_page = [], Counter()
-    with batched(text for _, _, text, _ in blocks):  # classified as unstructured does, its spaCy calls batched
+    with by_rules() if rules else batched(text for _, _, text, _ in blocks):
         for number, (width, height), text, points in blocks:
             system = PixelSpace(width=width, height=height)
             element = element_from_text(text, coordinates=points, coordinate_system=system)
-            element.metadata = ElementMetadata(
-                filename=filename,
-                filetype="application/pdf",
-                page_number=number,
-                languages=languages,
-                coordinates=CoordinatesMetadata(points=points, system=system),
-            )
-            element.metadata.text_source = "pdfium"
+            metadata = element.metadata  # set field by field: a new ElementMetadata costs more than classifying
+            metadata.filename, metadata.filetype, metadata.page_number = filename, "application/pdf", number
+            metadata.languages, metadata.text_source = languages, "pdfium"
+            if metadata.coordinates is None:  # an email address is made without its box
+                metadata.coordinates = CoordinatesMetadata(points=points, system=system)
             element.id_to_hash(on_page[number])
             on_page[number] += 1
             elements.append(element)
     return elements
 
 
-def _lines(page, height: float) -> list[_Line]:
-    """The page's text runs in pdfium's reading order, joined into lines."""
-    textpage = page.get_textpage()
+def _lines(textpage, text: str, height: float) -> list[_Line]:
+    """The page's lines in pdfium's reading order: its text split where pdfium ends a line (a character's index is
+    its index in the text), each line's box from pdfium's rectangles for its characters."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
     lines: list[_Line] = []
-    try:
-        for index in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(index)
-            text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
-            if not text:
-                continue
-            run = _Line(left, height - top, right, height - bottom, text)
-            last = lines[-1] if lines else None
-            if last and abs((last.top + last.bottom) - (run.top + run.bottom)) / 2 < last.height / 2:
-                last.text, last.right = f"{last.text} {run.text}", max(last.right, run.right)
-                last.top, last.bottom = min(last.top, run.top), max(last.bottom, run.bottom)
-            else:
-                lines.append(run)
-    finally:
-        textpage.close()
+    left, top, right, bottom = (ctypes.c_double() for _ in range(4))
+    for match in _LINE.finditer(text):
+        line_text = " ".join(match.group().split())
+        rects = pdfium_c.FPDFText_CountRects(textpage.raw, match.start(), len(match.group()))
+        if not line_text or rects <= 0:
+            continue
+        pdfium_c.FPDFText_GetRect(textpage.raw, 0, left, top, right, bottom)
+        line = _Line(left.value, height - top.value, right.value, height - bottom.value, line_text)
+        for index in range(1, rects):  # a line of several runs: its box holds them all
+            pdfium_c.FPDFText_GetRect(textpage.raw, index, left, top, right, bottom)
+            line.left, line.right = min(line.left, left.value), max(line.right, right.value)
+            line.top, line.bottom = min(line.top, height - top.value), max(line.bottom, height - bottom.value)
+        lines.append(line)
     return lines
 
 
