@@ -287,7 +287,7 @@ def test_random_changes_and_killed_runs_end_equal_to_a_clean_run(s3, s3_endpoint
     SIGKILL at a random moment (a run with work takes about 8 s here); after each sequence one more run must leave
     exactly what a clean run leaves. INGEST_DIFFERENTIAL_SEQUENCES / _STEPS make it longer by hand."""
     rng = random.Random(20261126)
-    sequences = int(os.environ.get("INGEST_DIFFERENTIAL_SEQUENCES", "7"))
+    sequences = int(os.environ.get("INGEST_DIFFERENTIAL_SEQUENCES", "3"))
     for sequence in range(sequences):
         bucket = f"diff-{sequence}-{rng.randrange(10**6)}"
         s3.create_bucket(Bucket=bucket)

@@ -149,7 +149,7 @@ def partition_file(path: Path, filename: str, cfg: PartitionConfig) -> Partition
         return dataclasses.replace(finished(elements, path, filename, cfg, layer), unread=unread)
     layer = page_texts(path)
     has_text = bool(layer) and any(map(characters, layer))
-    strategy = "fast" if cfg.layout_strategy in ("auto", "text") and has_text else cfg.layout_strategy
+    strategy = "fast" if cfg.layout_strategy == "auto" and has_text else cfg.layout_strategy
     elements = partition(path, filename, cfg, strategy)
     if elements or not has_text or strategy != "fast":
         return finished(elements, path, filename, cfg, layer)
