@@ -12,21 +12,34 @@ import psutil
 
 def temp_prefix(path: Path) -> str:
     """Temp files for ``path`` are named ``.<name>.<pid>.*``: a worker killed mid-write leaves one behind, which
-    the next write of the same file removes once that process is gone."""
+    is removed once that process is gone (outputs: by the next run's listing of the folder, ``is_stale_temp``;
+    downloads: by the next download of the same file, ``remove_stale_temps``)."""
     return f".{path.name[:200]}.{os.getpid()}."
+
+
+def is_stale_temp(name: str) -> bool:
+    """``name`` is a temp file of ``atomic_write`` (``.<name>.<pid>.<random>.tmp``) whose process is gone."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    parts = name.removesuffix(".tmp").rsplit(".", 2)
+    return len(parts) == 3 and parts[1].isdigit() and _gone(int(parts[1]))
+
+
+def _gone(pid: int) -> bool:
+    return pid != os.getpid() and not psutil.pid_exists(pid)
 
 
 def remove_stale_temps(path: Path) -> None:
     for leftover in path.parent.glob(f".{glob.escape(path.name[:200])}.*.*"):
         pid = leftover.name[len(path.name[:200]) + 2 :].partition(".")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+        if pid.isdigit() and _gone(int(pid)):
             leftover.unlink(missing_ok=True)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` (text as UTF-8) to ``path`` whole or not at all."""
+    """Write ``data`` (text as UTF-8) to ``path`` whole or not at all. Nothing else in the folder is looked at: a
+    write costs the same in a folder of a million files."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -26,10 +26,10 @@ TOO_LARGE = "TooLarge"
 
 class Outputs:
     """The output folder or prefix as one listing, made into the run's work set at the first question: each file's
-    identity by key."""
+    identity by key. ``sweep``: a run's listing also removes the temp files of writers that died."""
 
-    def __init__(self, store: Storage, workset: WorkSet):
-        self.store, self.workset = store, workset
+    def __init__(self, store: Storage, workset: WorkSet, sweep: bool = False):
+        self.store, self.workset, self.sweep = store, workset, sweep
         self._listed = False
 
     def identity(self, key: str) -> str | None:
@@ -43,7 +43,7 @@ class Outputs:
 
     def _list(self) -> None:
         if not self._listed:
-            self.workset.load_outputs(self.store.listing())
+            self.workset.load_outputs(self.store.listing(self.sweep))
             self._listed = True
 
 

@@ -233,7 +233,7 @@ class _Dispatcher:
             workset.close()
 
     def _results(self, reader: Reader, workset: WorkSet) -> Iterator[tuple[DocumentResult, int]]:
-        claims, outputs = OutputClaims(workset), Outputs(storage_for(self.cfg), workset)
+        claims, outputs = OutputClaims(workset), Outputs(storage_for(self.cfg), workset, sweep=True)
         waiting: list[DocumentRef] = []
         try:
             for ref in reader.list():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 from unstructured.staging.base import elements_from_json
 
@@ -36,3 +37,23 @@ def test_one_local_file(ingest, tmp_path):
     result = ingest("--local-path", str(docs / "mail" / "fake-email.eml"))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").rglob("*.json")) == ["fake-email.eml.json"]
+
+
+def test_temp_files_of_dead_writers_are_swept_by_the_next_run_and_a_dry_run_leaves_them(ingest, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.txt").write_text("A note about the harbour.")
+    out = tmp_path / "out"
+    assert ingest("--local-path", str(docs)).exit_code == 0
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid no process has now: a writer killed mid-write
+    stale = out / f".note.txt.json.{dead.pid}.k3j9x2.tmp"
+    live = out / f".note.txt.json.{os.getppid()}.p0q1r2.tmp"  # a writer still at work: left alone
+    for path in (stale, live):
+        path.write_text('{"half": ')
+
+    ingest("--local-path", str(docs), "--dry-run")
+    assert stale.exists() and live.exists()
+    rerun = ingest("--local-path", str(docs))
+    assert summary(rerun).startswith("ingest: 0 processed, 1 skipped, 0 failed, 0 deleted")  # a temp is no output
+    assert not stale.exists() and live.exists()

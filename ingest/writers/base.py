@@ -31,9 +31,10 @@ class Storage(Protocol):
     def remove_tree(self, folder: str, keep: set[str] = frozenset()) -> None:
         """Delete every file under ``folder`` but the keys in ``keep``."""
 
-    def listing(self) -> Iterator[tuple[str, str]]:
+    def listing(self, sweep: bool = False) -> Iterator[tuple[str, str]]:
         """Every output's key and identity (its size with its modification time or ETag), in key order, outside
-        the state folder: one listing, no content read."""
+        the state folder: one listing, no content read. ``sweep``: remove what writers that died left half-written
+        on the way (a run does; a dry run does not)."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ingest.atomic import atomic_write
+from ingest.atomic import atomic_write, is_stale_temp
 from ingest.config import RunConfig
 from ingest.errors import ConfigError
 from ingest.readers.s3 import make_client, object_exists
@@ -66,13 +66,14 @@ class LocalStorage:
             if key not in keep:
                 self.delete(key)
 
-    def listing(self) -> Iterator[tuple[str, str]]:
+    def listing(self, sweep: bool = False) -> Iterator[tuple[str, str]]:
         if self.root.is_dir():
-            yield from _scan(str(self.root), "", top=True)
+            yield from _scan(str(self.root), "", top=True, sweep=sweep)
 
 
-def _scan(folder: str, prefix: str, top: bool = False) -> Iterator[tuple[str, str]]:
-    """Keys and identities under ``folder`` in key order, by ``os.scandir`` (its entries carry their stat)."""
+def _scan(folder: str, prefix: str, top: bool = False, sweep: bool = False) -> Iterator[tuple[str, str]]:
+    """Keys and identities under ``folder`` in key order, by ``os.scandir`` (its entries carry their stat); the temp
+    files of writes in progress left out, and with ``sweep`` those of writers that died removed."""
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except FileNotFoundError:  # removed since its parent was read
@@ -81,7 +82,10 @@ def _scan(folder: str, prefix: str, top: bool = False) -> Iterator[tuple[str, st
         key = prefix + entry.name
         if entry.is_dir(follow_symlinks=False):
             if not (top and entry.name == STATE_FOLDER):
-                yield from _scan(entry.path, key + "/")
+                yield from _scan(entry.path, key + "/", sweep=sweep)
+        elif entry.name.startswith(".") and entry.name.endswith(".tmp"):
+            if sweep and is_stale_temp(entry.name):
+                Path(entry.path).unlink(missing_ok=True)
         elif entry.is_file():
             try:
                 yield key, _identity(entry.stat())
@@ -147,7 +151,8 @@ class S3Storage:
             if key not in keep:
                 self.delete(key)
 
-    def listing(self) -> Iterator[tuple[str, str]]:
+    def listing(self, sweep: bool = False) -> Iterator[tuple[str, str]]:
+        """(``sweep``: nothing to sweep, a PUT leaves no temp file.)"""
         for key, obj in self._objects(""):
             if not key.startswith(STATE_FOLDER + "/"):
                 yield key, f"{obj['Size']}:{obj['ETag']}"
