@@ -12,27 +12,29 @@ import psutil
 
 def temp_prefix(path: Path) -> str:
     """Temp files for ``path`` are named ``.<name>.<pid>.*``: a worker killed mid-write leaves one behind, which
-    is removed once that process is gone (outputs: by the next run's listing of the folder, ``is_stale_temp``;
+    is removed once that process is gone (outputs: by the next run's listing of the folder, ``temp_writer``;
     downloads: by the next download of the same file, ``remove_stale_temps``)."""
     return f".{path.name[:200]}.{os.getpid()}."
 
 
-def is_stale_temp(name: str) -> bool:
-    """``name`` is a temp file of ``atomic_write`` (``.<name>.<pid>.<random>.tmp``) whose process is gone."""
+def temp_writer(name: str) -> int | None:
+    """The pid that is writing (or was, when killed) ``name``, a temp file of ``atomic_write``
+    (``.<name>.<pid>.<random>.tmp``); None for any other name."""
     if not (name.startswith(".") and name.endswith(".tmp")):
-        return False
+        return None
     parts = name.removesuffix(".tmp").rsplit(".", 2)
-    return len(parts) == 3 and parts[1].isdigit() and _gone(int(parts[1]))
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
-def _gone(pid: int) -> bool:
+def gone(pid: int) -> bool:
+    """No process ``pid`` is running (and it is not this one): what it left half-written can go."""
     return pid != os.getpid() and not psutil.pid_exists(pid)
 
 
 def remove_stale_temps(path: Path) -> None:
     for leftover in path.parent.glob(f".{glob.escape(path.name[:200])}.*.*"):
         pid = leftover.name[len(path.name[:200]) + 2 :].partition(".")[0]
-        if pid.isdigit() and _gone(int(pid)):
+        if pid.isdigit() and gone(int(pid)):
             leftover.unlink(missing_ok=True)
 
 

@@ -196,15 +196,15 @@ def _recovered(elements: list, path: Path, filename: str, cfg: PartitionConfig, 
 
 
 def _from_text_layer(
-    path: Path, filename: str, cfg: PartitionConfig, layer: list[str], read: list | None = None
+    path: Path, filename: str, cfg: PartitionConfig, layer: list[str], made: list | None = None
 ) -> tuple[list, tuple[int, ...], tuple[str, ...]]:
-    """A PDF's text pages from the text layer (and their numbers), or ``read`` already; under ``auto`` and
+    """A PDF's text pages from the text layer (and their numbers), or ``made`` from it already; under ``auto`` and
     ``text`` each run of pages without text OCR'd, as unstructured would. A damaged run that cannot be copied out
     for OCR is reported unread (third), unless the PDF has no text layer to give instead."""
     from ingest.partition.pages import partition_pages
 
     with_text = tuple(number for number, text in enumerate(layer, 1) if characters(text))
-    parts = [read if read is not None else elements_from_pages(path, list(with_text), filename, list(cfg.languages))]
+    parts = [made if made is not None else elements_from_pages(path, list(with_text), filename, list(cfg.languages))]
     unread = []
     if cfg.strategy in ("auto", "text"):
         without = [number - 1 for number in range(1, len(layer) + 1) if number not in with_text]

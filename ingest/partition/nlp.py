@@ -1,6 +1,6 @@
 """unstructured's spaCy calls, batched, and their matrix products on numpy's BLAS; or answered by rules. The one
 module that reaches into unstructured's internals for speed, pinned to the version in setup.cfg (0.27.35);
-``tests/test_nlp.py`` compares it with stock unstructured.
+``tests/test_nlp.py`` compares it with stock unstructured (``tests/test_text_strategy.py`` the rules).
 
 unstructured classifies each text (title or narrative text, by sentence counts, capitals and verbs) by running
 spaCy's whole pipeline on it, one text at a time (``unstructured.nlp.tokenize._process``). ``batched(texts)`` runs

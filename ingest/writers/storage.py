@@ -13,7 +13,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ingest.atomic import atomic_write, is_stale_temp
+from ingest.atomic import atomic_write, gone, temp_writer
 from ingest.config import RunConfig
 from ingest.errors import ConfigError
 from ingest.readers.s3 import make_client, object_exists
@@ -83,8 +83,8 @@ def _scan(folder: str, prefix: str, top: bool = False, sweep: bool = False) -> I
         if entry.is_dir(follow_symlinks=False):
             if not (top and entry.name == STATE_FOLDER):
                 yield from _scan(entry.path, key + "/", sweep=sweep)
-        elif entry.name.startswith(".") and entry.name.endswith(".tmp"):
-            if sweep and is_stale_temp(entry.name):
+        elif (writer := temp_writer(entry.name)) is not None:
+            if sweep and gone(writer):
                 Path(entry.path).unlink(missing_ok=True)
         elif entry.is_file():
             try:
