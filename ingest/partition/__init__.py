@@ -18,9 +18,10 @@ from pathlib import Path
 from ingest.config import PartitionConfig
 from ingest.errors import ConfigError, DocumentError, EmptyDocument
 from ingest.models import LOW_COVERAGE, Coverage
-from ingest.partition import layout, text_layer
+from ingest.partition import faster_pdfminer, layout, text_layer
 from ingest.partition.coverage import characters, measure, summed
 from ingest.partition.email import is_email, partition_by_part
+from ingest.partition.nlp import batched_by_page
 from ingest.partition.tables import with_html
 from ingest.partition.text_layer import elements_from_pages, page_texts, without_unmapped
 
@@ -243,9 +244,10 @@ def partition(path: Path, filename: str, cfg: PartitionConfig, strategy: str = "
 
     numbering = {"starting_page_number": first_page} if first_page != 1 else {}
     try:
-        elements = partition_any(
-            filename=str(path), metadata_filename=filename, **_options(path, cfg, strategy), **numbering
-        )
+        with faster_pdfminer.faster(), batched_by_page():  # the same elements, sooner
+            elements = partition_any(
+                filename=str(path), metadata_filename=filename, **_options(path, cfg, strategy), **numbering
+            )
     except Exception as exc:  # noqa: BLE001 - explained where it can be, else raised as it was
         raise _explained(exc, path) from None
     if is_pdf(path):  # which path made each element: unstructured's partitioner here, else the text layer

@@ -45,11 +45,40 @@ def set_ops(nlp, ops) -> None:
 
 @contextmanager
 def batched(texts: Iterable[str]) -> Iterator[None]:
+    with _docs() as docs:
+        docs.update(_piped(texts))
+        yield
+
+
+@contextmanager
+def batched_by_page() -> Iterator[None]:
+    """unstructured's ``fast`` PDF partitioning with each page's texts run through spaCy at once, as pdfminer hands
+    the page over (``open_pdfminer_pages_generator``): the texts are those ``_pdfminer_page_elements`` is about to
+    classify, found its own way; one it then classifies that was not foreseen runs as before."""
+    from unstructured.partition import pdf
+
+    stock = pdf.open_pdfminer_pages_generator
+
+    def pages(*args, **kwargs):
+        for page, layout in stock(*args, **kwargs):
+            docs.clear()
+            docs.update(_piped(_page_texts(layout)))
+            yield page, layout
+
+    with _docs() as docs:
+        pdf.open_pdfminer_pages_generator = pages
+        try:
+            yield
+        finally:
+            pdf.open_pdfminer_pages_generator = stock
+
+
+@contextmanager
+def _docs() -> Iterator[dict]:
+    """unstructured's tokenizer takes the Doc of a text from the dict yielded, where it is there."""
     from unstructured.nlp import tokenize
 
-    stock, nlp = tokenize._process, tokenize._get_nlp()
-    distinct = [text for text in dict.fromkeys(map(str, texts)) if len(text) <= nlp.max_length]
-    docs = dict(zip(distinct, nlp.pipe(distinct, batch_size=_BATCH), strict=True))
+    stock, docs = tokenize._process, {}
 
     def process(text: str):
         doc = docs.get(str(text))
@@ -57,9 +86,46 @@ def batched(texts: Iterable[str]) -> Iterator[None]:
 
     tokenize._process = process
     try:
-        yield
+        yield docs
     finally:
         tokenize._process = stock
+
+
+def _piped(texts: Iterable[str]) -> dict:
+    from unstructured.nlp.tokenize import _get_nlp
+
+    nlp = _get_nlp()
+    distinct = [text for text in dict.fromkeys(map(str, texts)) if len(text) <= nlp.max_length]
+    return dict(zip(distinct, nlp.pipe(distinct, batch_size=_BATCH), strict=True))
+
+
+def _page_texts(layout) -> Iterator[str]:
+    """The texts that ``unstructured.partition.pdf._pdfminer_page_elements`` will classify with spaCy, in its own
+    words: its texts of the page, less those ``element_from_text`` types without spaCy (by position, bullets,
+    e-mail addresses, addresses, numbered lists, numbers)."""
+    from unstructured.partition import pdf, text_type
+    from unstructured.partition.text import _is_in_footer_position, _is_in_header_position
+
+    space = pdf.PixelSpace(width=layout.width, height=layout.height)
+    for obj in layout:
+        if hasattr(obj, "get_text"):
+            snippets = [pdf.get_text_with_deduplication(obj, pdf.env_config.PDF_CHAR_DUPLICATE_THRESHOLD)]
+        else:
+            snippets = re.split(pdf.PARAGRAPH_PATTERN, pdf._extract_text(obj))
+        x1, y1, x2, y2 = pdf.rect_to_bbox(obj.bbox, layout.height)
+        points = ((x1, y1), (x1, y2), (x2, y2), (x2, y1))
+        if _is_in_header_position(points, space) or _is_in_footer_position(points, space):
+            continue
+        for snippet in snippets:
+            text, _ = pdf.clean_extra_whitespace_with_index_run(snippet)
+            if text.strip() and not (
+                text.isnumeric()
+                or text_type.is_bulleted_text(text)
+                or text_type.is_email_address(text)
+                or text_type.is_us_city_state_zip(text)
+                or text_type.is_possible_numbered_list(text)
+            ):
+                yield text
 
 
 @contextmanager
