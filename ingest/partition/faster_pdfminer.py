@@ -1,17 +1,20 @@
-"""pdfminer, faster, with the same results: its content-stream parser and its characters. The one module that
+"""pdfminer, faster, with the same results: its tokenizer, its characters and its text lines. The one module that
 reaches into pdfminer.six's internals, for the version in ``PDFMINER_VERSION`` only (another version runs as
 stock); ``tests/test_faster_pdfminer.py`` compares it with stock pdfminer on every page of real PDFs.
 
-unstructured's ``fast`` spends about a third of its time tokenizing content streams: pdfminer reads them as a
-state machine that takes one method call per token piece and logs each step. ``FastContentParser`` reads each
-whole token that lies inside the current buffer with one regular expression (the state machine's own character
-classes, so the same token at the same position) and hands anything else to the stock machine: tokens that cross
-a buffer or stream end, comments, escapes in names and strings, nested parentheses. Its ``nextobject`` is stock's
-without the debug logging, returning a plain token or operator directly instead of through the result stack.
+pdfminer runs a page in three steps that each cost a Python call or more per byte or character, written here
+with the same results and fewer calls:
 
-Then each character of horizontal text becomes an ``LTChar`` through four nested calls that each unpack tuples
-(``render_char``, ``LTChar.__init__``, ``apply_matrix_rect``, ``apply_matrix_pt``): ``render_char`` here computes the
-same box with the same arithmetic in one function and sets the same attributes.
+- tokens: stock reads content streams with a state machine, one method call per piece of a token, logging each
+  step. ``nexttoken`` reads each whole token that lies inside the current buffer with one regular expression
+  (the state machine's own character classes, so the same token at the same position) and leaves anything else
+  to the stock machine: tokens cut by a buffer or stream end, comments, escapes in names and strings, nested
+  parentheses. ``FastContentParser.nextobject`` is stock's without the logging, returning a plain token or
+  operator directly instead of through the result stack.
+- characters: each character of horizontal text became an ``LTChar`` through four nested calls that each unpack
+  tuples (``render_char``, ``LTChar.__init__``, ``apply_matrix_rect``, ``apply_matrix_pt``); ``render_char``
+  computes the same box with the same arithmetic in one function and sets the same attributes.
+- lines: ``add_to_line`` is ``LTTextLineHorizontal.add`` with the container methods it calls written out.
 """
 
 from __future__ import annotations
@@ -64,18 +67,7 @@ _TOKEN = re.compile(
 )
 _OPENED = {"name": 1, "string": 1, "hex": 1}  # the token's position is its opening character's
 _PLAIN = (int, float, bool, str, bytes, PSLiteral)
-_STRUCTURE = frozenset(
-    {
-        KEYWORD_ARRAY_BEGIN,
-        KEYWORD_ARRAY_END,
-        KEYWORD_DICT_BEGIN,
-        KEYWORD_DICT_END,
-        KEYWORD_PROC_BEGIN,
-        KEYWORD_PROC_END,
-        pdfinterp.PDFContentParser.KEYWORD_BI,
-        pdfinterp.PDFContentParser.KEYWORD_ID,
-    }
-)
+_STRUCTURE = frozenset(KWD(name) for name in (b"[", b"]", b"<<", b">>", b"{", b"}", b"BI", b"ID"))  # stock's own
 
 
 def _hex_byte(match: re.Match) -> bytes:
