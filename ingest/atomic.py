@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +12,7 @@ import psutil
 def temp_prefix(path: Path) -> str:
     """Temp files for ``path`` are named ``.<name>.<pid>.*``: a worker killed mid-write leaves one behind, which
     is removed once that process is gone (outputs: by the next run's listing of the folder, ``temp_writer``;
-    downloads: by the next download of the same file, ``remove_stale_temps``)."""
+    downloads: by the first download into the folder in each process, ``remove_stale_temps``)."""
     return f".{path.name[:200]}.{os.getpid()}."
 
 
@@ -31,11 +30,16 @@ def gone(pid: int) -> bool:
     return pid != os.getpid() and not psutil.pid_exists(pid)
 
 
-def remove_stale_temps(path: Path) -> None:
-    for leftover in path.parent.glob(f".{glob.escape(path.name[:200])}.*.*"):
-        pid = leftover.name[len(path.name[:200]) + 2 :].partition(".")[0]
-        if pid.isdigit() and gone(int(pid)):
-            leftover.unlink(missing_ok=True)
+def remove_stale_temps(folder: Path) -> None:
+    """Remove the downloads (``.<name>.<pid>.part``) that writers now gone left half-written in ``folder``: one
+    pass over the folder, made once per process (a pass per download was quadratic in a folder of kept ones)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") and name.endswith(".part"):
+                pid = name.removesuffix(".part").rpartition(".")[2]
+                if pid.isdigit() and gone(int(pid)):
+                    Path(entry.path).unlink(missing_ok=True)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:

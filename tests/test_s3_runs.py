@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -220,10 +221,17 @@ def test_download_reuse_and_re_download(s3, bucket, ingest, tmp_path, recorder):
     assert ingest("--s3-url", f"s3://{bucket}/", "--preserve-downloads", "--reprocess").exit_code == 0
     assert recorder.object_gets(bucket) == []  # same size and last-modified: the copy is reused
 
+    folder = tmp_path / "downloads" / bucket
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that is gone
+    leftovers = {pid: folder / f".{download_name('other.pdf')}.{pid}.part" for pid in (dead.pid, 1)}
+    for leftover in leftovers.values():
+        leftover.write_bytes(b"half a download")
     recorder.start()
     assert ingest("--s3-url", f"s3://{bucket}/", "--reprocess", "--re-download").exit_code == 0
     assert len(recorder.object_gets(bucket)) == 1
-    assert not (tmp_path / "downloads" / bucket / download_name("memo.pdf")).exists()  # not preserved this time
+    assert not (folder / download_name("memo.pdf")).exists()  # not preserved this time
+    assert not leftovers[dead.pid].exists() and leftovers[1].exists()  # a dead writer's part goes, a live one's stays
 
 
 @pytest.mark.slow

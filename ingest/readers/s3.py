@@ -91,6 +91,7 @@ class S3Reader:
         self.source = cfg.source
         self.download_dir = cfg.download_dir
         self.re_download = cfg.re_download
+        self._swept: set[Path] = set()  # download folders cleared of dead writers' leftovers in this process
         self.single_key: str | None = None
         self._client, self._client_pid = None, 0
 
@@ -158,7 +159,9 @@ class S3Reader:
             if stat.st_size == ref.size and stat.st_mtime == mtime:
                 return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(path)
+        if path.parent not in self._swept:
+            remove_stale_temps(path.parent)
+            self._swept.add(path.parent)
         tmp = path.with_name(f"{temp_prefix(path)}part")
         try:
             retrying(self.source.retries, lambda exc: isinstance(exc, _CUT_OFF))(self._download, ref, tmp)
