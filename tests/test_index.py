@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import EXAMPLES, free_port, main_command, summary
+from ingest.embedding import resolve_backend, vectors_of
 
 DOCS = [
     "reports/fake-memo.pdf",
@@ -193,12 +194,12 @@ def test_unreachable_chroma_server_is_a_config_error(s3, bucket, ingest):
     [
         (
             {"embedding_model": "some-768-model", "dimension": 768},
-            "holds 768-dimensional vectors from 'some-768-model', but 'all-MiniLM-L6-v2' makes 384-dimensional ones: "
+            "holds 768-dimensional vectors from 'some-768-model', but '{ours}' makes 384-dimensional ones: "
             "choose another --collection or the collection's model",
         ),
         (  # same dimension: its vectors are not comparable (and would be reused for equal texts)
             {"embedding_model": "paraphrase-MiniLM-L3-v2", "dimension": 384},
-            "holds vectors from 'paraphrase-MiniLM-L3-v2', not 'all-MiniLM-L6-v2': choose another --collection, or "
+            "holds vectors from 'paraphrase-MiniLM-L3-v2', not '{ours}': choose another --collection, or "
             "the collection's --embedding-model and --embedding-backend (a name ending in (bf16) or (int8) is that "
             "backend's)",
         ),
@@ -212,7 +213,8 @@ def test_a_collection_of_another_model_is_a_config_error(s3, bucket, ingest, tmp
 
     assert result.exit_code == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert last == f"Error: The Chroma collection 'ingest' at {tmp_path / 'chroma'} {refusal}"
+    ours = vectors_of("all-MiniLM-L6-v2", resolve_backend("auto", "auto"))  # bf16 where the CPU computes it
+    assert last == f"Error: The Chroma collection 'ingest' at {tmp_path / 'chroma'} {refusal.format(ours=ours)}"
     assert not list((tmp_path / "out").rglob("*.json"))
 
 

@@ -47,6 +47,8 @@ TRANSIENT_RETRIES = 3  # re-queued tries of a task that failed for a reason wort
 
 log = logging.getLogger("ingest")
 
+_PATIENT = {"max_retries": 60, "interval_start": 1, "interval_step": 0, "interval_max": 1}
+
 app = Celery("ingest", set_as_current=False)
 app.conf.update(
     task_serializer="json",
@@ -60,6 +62,10 @@ app.conf.update(
     task_default_queue=DEFAULT_QUEUE,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    # a result sent (rpc://) or a task re-queued while the broker restarts waits for it, a second at a time, up to a
+    # minute: kombu's defaults give up within about 4 s, and a document done meanwhile was reported failed
+    broker_transport_options=_PATIENT | {"connect_retries_timeout": 60},
+    task_publish_retry_policy=_PATIENT,
 )
 
 
