@@ -51,6 +51,25 @@ def test_rules_tell_the_plain_cases():
     assert kinds == ["Title", "NarrativeText", "NarrativeText", "ListItem", "UncategorizedText"]
 
 
+def test_line_end_hyphens_and_a_glyph_without_unicode():
+    """pdfium marks a hyphen that ends a line U+FFFE, a noncharacter, and joins the word's halves: it comes out as the
+    hyphen (pdfminer, for `fast`, keeps the line break: "im- portant"). The paper's page 1 holds a glyph without Unicode, which pdfium leaves out of its text: the lines
+    after it still get their own characters' boxes (a position in the text is mapped to the page's character)."""
+    from unstructured.partition.pdf import partition_pdf
+
+    cfg = PartitionConfig(strategy="text")
+    check_prerequisites(cfg)
+    ours = partition_file(PAPER, "paper.pdf", cfg).elements
+    stock = partition_pdf(str(PAPER), strategy="fast", languages=["eng"])
+
+    assert not any("\ufffe" in element.text for element in ours)
+    assert any("easy reuse of im- portant" in element.text for element in stock)
+    assert any("easy reuse of im-portant" in element.text for element in ours)
+    heading = next(element for element in ours if element.text == "1 Introduction")
+    fasts = next(element for element in stock if element.text == "Introduction")  # fast boxes the "1" apart
+    assert heading.metadata.coordinates.points[2][0] == pytest.approx(fasts.metadata.coordinates.points[2][0], abs=1)
+
+
 def test_every_text_page_from_the_layer_and_the_scanned_one_by_ocr(tmp_path):
     pdf = pdfs.scanned_second_page(tmp_path / "mixed.pdf")
     cfg = PartitionConfig(strategy="text")

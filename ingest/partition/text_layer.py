@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 _BLOCK_GAP = 0.7  # a vertical gap wider than this many line heights starts a new block
 _LINE = re.compile(r"[^\r\n]+")  # pdfium ends each line of its text with CR LF
+_HYPHEN = "\ufffe"  # what pdfium puts for a hyphen that ends a line
 
 
 def page_texts(path: Path) -> list[str] | None:
@@ -169,17 +172,19 @@ def _elements(blocks: list, filename: str, languages: list[str], rules: bool) ->
 
 
 def _lines(textpage, text: str, height: float) -> list[_Line]:
-    """The page's lines in pdfium's reading order: its text split where pdfium ends a line (a character's index is
-    its index in the text), each line's box from pdfium's rectangles for its characters."""
+    """The page's lines in pdfium's reading order: its text split where pdfium ends a line, each line's box from
+    pdfium's rectangles for its characters."""
     import ctypes
 
     import pypdfium2.raw as pdfium_c
 
     lines: list[_Line] = []
     left, top, right, bottom = (ctypes.c_double() for _ in range(4))
+    on_page = _on_page(textpage, text)
     for match in _LINE.finditer(text):
-        line_text = " ".join(match.group().split())
-        rects = pdfium_c.FPDFText_CountRects(textpage.raw, match.start(), len(match.group()))
+        line_text = " ".join(match.group().replace(_HYPHEN, "-").split())
+        first, last = on_page(match.start()), on_page(match.end() - 1)
+        rects = pdfium_c.FPDFText_CountRects(textpage.raw, first, last - first + 1) if 0 <= first <= last else 0
         if not line_text or rects <= 0:
             continue
         pdfium_c.FPDFText_GetRect(textpage.raw, 0, left, top, right, bottom)
@@ -190,6 +195,18 @@ def _lines(textpage, text: str, height: float) -> list[_Line]:
             line.top, line.bottom = min(line.top, height - top.value), max(line.bottom, height - bottom.value)
         lines.append(line)
     return lines
+
+
+def _on_page(textpage, text: str) -> Callable[[int], int]:
+    """From a position in ``text`` to the index of its character on the page: the same, unless pdfium left control
+    characters out of the text (a glyph without Unicode) or a character takes two UTF-16 units (pdfium counts
+    those)."""
+    import pypdfium2.raw as pdfium_c
+
+    if len(text.encode("utf-16-le")) // 2 == len(text) == textpage.count_chars():
+        return lambda position: position
+    units = list(accumulate((1 + (ord(char) > 0xFFFF) for char in text), initial=0))
+    return lambda position: pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage.raw, units[position])
 
 
 def _blocks(lines: list[_Line]) -> list[list[_Line]]:
