@@ -2,6 +2,7 @@
 
     python benchmarks/scale_bench.py                      # 1,000 and 10,000 small documents (about 15 minutes)
     python benchmarks/scale_bench.py --sizes 100 --repeat 1   # a smoke run
+    python benchmarks/scale_bench.py --sizes 100000 --outputs s3   # S3 outputs only (about an hour)
 
 For each size, a bucket of small text, Markdown and HTML objects in a moto S3 server, and for each kind of outputs
 (a local folder, an S3 prefix of the same server): the first run (documents/s, `--no-vectors`: embedding is the
@@ -17,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote
@@ -76,6 +78,14 @@ def sizes(s3, size: int, requests_made: list[dict]) -> list[int]:
     return [listed.get(unquote(key), 0) for key in keys]
 
 
+def listing(s3, bucket: str, prefix: str) -> float:
+    """Seconds to list a prefix page by page with boto3 alone: what the S3 server costs a run that lists it."""
+    started = time.perf_counter()
+    for _ in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        pass
+    return time.perf_counter() - started
+
+
 def run(source: list[str], out: str, tmp: Path, processes: int) -> tuple[dict, float, float, tuple[int, int]]:
     """One `ingest` run: its summary, wall s, the driver tree's peak RSS (MB), and (files, bytes) of local outputs
     it opened for reading."""
@@ -102,6 +112,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated numbers of documents")
     parser.add_argument("--repeat", type=int, default=2, help="no-op reruns per size and kind of outputs")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--outputs", default="local,s3", help="kinds of outputs to measure: local, s3 or both")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
@@ -129,14 +140,15 @@ def main() -> int:
             print(
                 "| documents | outputs | first run s | first run docs/s | first run peak RSS MB "
                 "| no-op rerun s (min-max) | output files read | output bytes read | output requests "
-                "| no-op peak RSS MB (max) |"
+                "| no-op peak RSS MB (max) | listings alone s |"
             )
-            print("|---|---|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             for size in (int(value) for value in args.sizes.split(",")):
                 bucket = f"scale-{size}"
                 fill(s3, bucket, size)
                 source = ["--s3-url", f"s3://{bucket}/docs/", "--endpoint-url", endpoint]
-                for kind, out in (("local", str(tmp / f"out-{size}")), ("s3", f"s3://outputs/{size}/")):
+                outputs = {"local": str(tmp / f"out-{size}"), "s3": f"s3://outputs/{size}/"}
+                for kind, out in ((kind, outputs[kind]) for kind in args.outputs.split(",")):
                     first, wall, rss, _ = run(source, out, tmp, args.processes)
                     assert first["processed"] + len(first["empty"]) == size, first
                     walls, rsses, files, read, calls = [], [], [], [], []
@@ -157,17 +169,20 @@ def main() -> int:
                         files.append(opened[0] if kind == "local" else len(touched))
                         read.append(opened[1] if kind == "local" else sum(sizes(s3, size, touched)))
                         calls.append(sum(1 for e in entries if "/outputs" in e["url"]) if kind == "s3" else 0)
+                    listed = listing(s3, bucket, "docs/") + (listing(s3, "outputs", f"{size}/") if kind == "s3" else 0)
                     print(
                         f"| {size:,} | {kind} | {wall:.1f} | {size / wall:.0f} | {rss:.0f} | {spread(walls)} "
                         f"| {' / '.join(map(str, files))} | {' / '.join(map(str, read))} "
-                        f"| {' / '.join(map(str, calls)) if kind == 's3' else 'n/a'} | {max(rsses):.0f} |"
+                        f"| {' / '.join(map(str, calls)) if kind == 's3' else 'n/a'} | {max(rsses):.0f} "
+                        f"| {listed:.1f} |"
                     )
         finally:
             moto.terminate()
             moto.wait(10)
     print(
         "\nno-op reruns listed in order ( / ). Output requests: every request to the output prefix (listings"
-        "\nincluded); output files read: GETs and HEADs of an output for S3."
+        "\nincluded); output files read: GETs and HEADs of an output for S3. Listings alone: the source prefix"
+        "\n(and the output prefix, for S3) listed by boto3 alone, page by page: the S3 server's share of a rerun."
     )
     return 0
 

@@ -53,8 +53,9 @@ def test_rules_tell_the_plain_cases():
 
 def test_line_end_hyphens_and_a_glyph_without_unicode():
     """pdfium marks a hyphen that ends a line U+FFFE, a noncharacter, and joins the word's halves: it comes out as the
-    hyphen (pdfminer, for `fast`, keeps the line break: "im- portant"). The paper's page 1 holds a glyph without Unicode, which pdfium leaves out of its text: the lines
-    after it still get their own characters' boxes (a position in the text is mapped to the page's character)."""
+    hyphen (pdfminer, for `fast`, keeps the line break: "im- portant"). The paper's page 1 holds a glyph without
+    Unicode, which pdfium leaves out of its text: the lines after it still get their own characters' boxes (a
+    position in the text is mapped to the page's character)."""
     from unstructured.partition.pdf import partition_pdf
 
     cfg = PartitionConfig(strategy="text")
