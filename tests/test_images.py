@@ -131,9 +131,9 @@ def test_figures_and_tables_from_s3_to_s3_answer_queries_and_follow_the_bucket(
     assert query.exit_code == 0, query.output
     assert re.search(r"image: (papers/corrosion|twice)\.pdf\.figures/table-\d-2\.jpg", query.output), query.output
     assert "characters of HTML" in query.output
-    caption = CliRunner().invoke(  # the figure among the first three
+    caption = CliRunner().invoke(
         main_command(),
-        ["query", "Langmuir adsorption isotherm figure", "-k", "3", "--chroma-path", str(tmp_path / "chroma")],
+        ["query", "Langmuir adsorption isotherm figure", "-k", "1", "--chroma-path", str(tmp_path / "chroma")],
     )
     assert re.search(r"image: (papers/corrosion|twice)\.pdf\.figures/figure-\d-3\.jpg", caption.output), caption.output
 
