@@ -34,20 +34,38 @@ def _text(page: int, repeat: int = 5) -> bytes:
     return b"BT /F1 11 Tf 14 TL 72 720 Td " + b" ".join(b"(%s) Tj T*" % line for line in lines) + b" ET\n"
 
 
-def write(path: Path, contents: list[bytes]) -> Path:
-    """A PDF of one page per content stream, with Helvetica as /F1."""
+def write(path: Path, contents: list[bytes], boxes: list[bytes] | None = None) -> Path:
+    """A PDF of one page per content stream, with Helvetica as /F1; ``boxes``: each page's box entries (a
+    portrait letter page by default)."""
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
-    for content in contents:
+    for content, box in zip(contents, boxes or [b"/MediaBox [0 0 612 792]"] * len(contents), strict=True):
         objects.append(_stream(content))
         objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-            b"/Resources << /Font << /F1 3 0 R >> >> >>" % len(objects)
+            b"<< /Type /Page /Parent 2 0 R %s /Contents %d 0 R "
+            b"/Resources << /Font << /F1 3 0 R >> >> >>" % (box, len(objects))
         )
         kids.append(len(objects))
     objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
     path.write_bytes(_pdf(objects))
     return path
+
+
+def turned(path: Path) -> Path:
+    """Landscape pages made as portrait ones turned by /Rotate 90, 180 and 270, their text drawn turned back so that
+    it reads across the page as shown (72 pt from the left, its first baseline 90 pt from the top), then a portrait
+    page whose crop box leaves 36 pt of the media box out on every side (its text 36 pt from the crop box's corner).
+    """
+    turns = {0: b"1 0 0 1 72 702", 90: b"0 1 -1 0 90 72", 180: b"-1 0 0 -1 540 90", 270: b"0 -1 1 0 522 720"}
+    contents = [
+        b"BT /F1 11 Tf 14 TL %s Tm " % turns[turn]
+        + b" ".join(b"(%s) Tj T*" % line.format(page=page).encode() for line in LINES * 3)
+        + b" ET\n"
+        for page, turn in enumerate((90, 180, 270, 0), 1)
+    ]
+    boxes = [b"/MediaBox [0 0 612 792] /Rotate %d" % turn for turn in (90, 180, 270)]
+    boxes.append(b"/MediaBox [0 0 612 792] /CropBox [36 36 576 756]")
+    return write(path, contents, boxes)
 
 
 def lost_page(path: Path) -> Path:

@@ -71,6 +71,27 @@ def test_line_end_hyphens_and_a_glyph_without_unicode():
     assert heading.metadata.coordinates.points[2][0] == pytest.approx(fasts.metadata.coordinates.points[2][0], abs=1)
 
 
+def test_turned_pages_boxed_as_they_are_shown_like_fast(tmp_path):
+    """Pages turned by /Rotate (a landscape page is often a portrait one turned) and a page with a crop box: each
+    block's box on the page as it is shown, in `fast`'s frame (pdfminer's: the media box), within a point of stock
+    `fast`'s, in a coordinate system of the page's shown size (pdfium gives boxes in the page's unturned space)."""
+    from unstructured.partition.pdf import partition_pdf
+
+    pdf = pdfs.turned(tmp_path / "turned.pdf")
+    cfg = PartitionConfig(strategy="text")
+    check_prerequisites(cfg)
+    ours = partition_file(pdf, "turned.pdf", cfg).elements
+    stock = partition_pdf(str(pdf), strategy="fast", languages=["eng"])
+
+    assert [element.metadata.page_number for element in ours] == [1, 2, 3, 4]
+    for mine, theirs in zip(ours, stock, strict=True):
+        assert mine.text == theirs.text
+        system, expected = mine.metadata.coordinates.system, theirs.metadata.coordinates.system
+        assert (system.width, system.height) == pytest.approx((expected.width, expected.height))
+        for point, other in zip(mine.metadata.coordinates.points, theirs.metadata.coordinates.points, strict=True):
+            assert point == pytest.approx(other, abs=1.0)
+
+
 def test_every_text_page_from_the_layer_and_the_scanned_one_by_ocr(tmp_path):
     pdf = pdfs.scanned_second_page(tmp_path / "mixed.pdf")
     cfg = PartitionConfig(strategy="text")

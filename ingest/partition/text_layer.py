@@ -134,14 +134,14 @@ def _page_blocks(pdf, number: int) -> tuple[str, list]:
     except pypdfium2.PdfiumError:
         return "", []
     try:
-        width, height = page.get_size()
+        size, shown = _shown(page)
         text = textpage.get_text_range()
         blocks = []
-        for block in _blocks(_lines(textpage, text, height)):
+        for block in _blocks(_lines(textpage, text, shown)):
             left, right = min(line.left for line in block), max(line.right for line in block)
             top, bottom = block[0].top, block[-1].bottom
             points = ((left, top), (left, bottom), (right, bottom), (right, top))
-            blocks.append((number, (width, height), " ".join(line.text for line in block), points))
+            blocks.append((number, size, " ".join(line.text for line in block), points))
         return text, blocks
     finally:
         textpage.close()
@@ -171,9 +171,25 @@ def _elements(blocks: list, filename: str, languages: list[str], rules: bool) ->
     return elements
 
 
-def _lines(textpage, text: str, height: float) -> list[_Line]:
-    """The page's lines in pdfium's reading order: its text split where pdfium ends a line, each line's box from
-    pdfium's rectangles for its characters."""
+def _shown(page) -> tuple[tuple[float, float], Callable[[float, float], tuple[float, float]]]:
+    """The page as it is shown, in `fast`'s frame (pdfminer's): its size, and a map from the page's PDF space (y up)
+    to it: the media box's top left corner at the origin, y down, the page's /Rotate applied (a landscape page is
+    often a portrait one turned)."""
+    x0, y0, x1, y1 = page.get_mediabox()
+    width, height = x1 - x0, y1 - y0
+    rotation = page.get_rotation()
+    if rotation == 90:
+        return (height, width), lambda x, y: (y - y0, x - x0)
+    if rotation == 180:
+        return (width, height), lambda x, y: (width - x + x0, y - y0)
+    if rotation == 270:
+        return (height, width), lambda x, y: (height - y + y0, width - x + x0)
+    return (width, height), lambda x, y: (x - x0, height - y + y0)
+
+
+def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, float]]) -> list[_Line]:
+    """The page's lines in pdfium's reading order: its text split where pdfium ends a line, each line's box (on the
+    page as it is ``shown``) from pdfium's rectangles for its characters."""
     import ctypes
 
     import pypdfium2.raw as pdfium_c
@@ -188,11 +204,12 @@ def _lines(textpage, text: str, height: float) -> list[_Line]:
         if not line_text or rects <= 0:
             continue
         pdfium_c.FPDFText_GetRect(textpage.raw, 0, left, top, right, bottom)
-        line = _Line(left.value, height - top.value, right.value, height - bottom.value, line_text)
+        x0, y0, x1, y1 = left.value, top.value, right.value, bottom.value
         for index in range(1, rects):  # a line of several runs: its box holds them all
             pdfium_c.FPDFText_GetRect(textpage.raw, index, left, top, right, bottom)
-            line.left, line.right = min(line.left, left.value), max(line.right, right.value)
-            line.top, line.bottom = min(line.top, height - top.value), max(line.bottom, height - bottom.value)
+            x0, y0, x1, y1 = min(x0, left.value), max(y0, top.value), max(x1, right.value), min(y1, bottom.value)
+        (a, b), (c, d) = shown(x0, y0), shown(x1, y1)  # turned by a multiple of 90°: still a box
+        line = _Line(min(a, c), min(b, d), max(a, c), max(b, d), line_text)
         lines.append(line)
     return lines
 
