@@ -36,6 +36,7 @@ class Task:
     prefetched: bool = False  # the driver has downloaded the object already
     parts: tuple[bytes, ...] = field(default=(), repr=False)  # a merge's ranges' elements, where the pool carries them
     chunks: tuple[int, int] = (0, 0)  # an embed task's chunks, [first, last)
+    figures: bool = True  # the outputs' listing holds files in the document's figures folder (to replace or remove)
 
     @property
     def rank(self) -> int:

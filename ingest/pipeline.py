@@ -86,7 +86,7 @@ def run_task(
         fingerprint = cfg.fingerprint()
         if not empty:
             stage = enter("write")
-            write_figures(store, ref.rel_path, elements, cfg.partition.images)
+            write_figures(store, ref.rel_path, elements, cfg.partition.images, task.figures)
         if cfg.chunks_enabled and not empty:
             stage = enter("chunk")
             records = chunk_records(chunk(elements, cfg.chunk), ref, fingerprint)

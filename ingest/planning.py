@@ -37,6 +37,11 @@ class Outputs:
         self._list()
         return self.workset.output(key)
 
+    def under(self, folder: str) -> bool:
+        """Whether the listing holds any file under ``folder``."""
+        self._list()
+        return self.workset.outputs_under(folder)
+
     def keys(self) -> Iterator[str]:
         self._list()
         return self.workset.output_keys()

@@ -35,6 +35,7 @@ from ingest.state import Ledger
 from ingest.webhooks import Webhooks
 from ingest.workset import WorkSet
 from ingest.writers.elements import PARTS, discard_pending, parts_key, remove_outputs
+from ingest.writers.figures import figures_key
 from ingest.writers.storage import storage_for
 
 log = logging.getLogger("ingest")
@@ -234,7 +235,7 @@ class _Dispatcher:
 
     def _results(self, reader: Reader, workset: WorkSet) -> Iterator[tuple[DocumentResult, int]]:
         claims, outputs = OutputClaims(workset), Outputs(storage_for(self.cfg), workset, sweep=True)
-        waiting: list[DocumentRef] = []
+        waiting: list[Task] = []
         try:
             for ref in reader.list():
                 workset.add_listed(ref.source_url)
@@ -242,7 +243,7 @@ class _Dispatcher:
                 if result is not None:
                     yield result, workset.listed_count
                     continue
-                waiting.append(ref)
+                waiting.append(Task(ref, figures=outputs.under(figures_key(ref.rel_path))))
                 if len(waiting) >= _SCHEDULING_WINDOW:
                     yield from self._dispatch(waiting, workset.listed_count)
                     waiting = []
@@ -258,27 +259,27 @@ class _Dispatcher:
                 yield from self._drain(listed, until=2 * self.cfg.num_processes)
         yield from self._drain(listed, until=1)
 
-    def _dispatch(self, refs: list[DocumentRef], listed: int) -> Iterator[tuple[DocumentResult, int]]:
+    def _dispatch(self, tasks: list[Task], listed: int) -> Iterator[tuple[DocumentResult, int]]:
         """Biggest first (by size: pages are known only once a file is here), so that the run does not end on one
         long document; long PDFs are split besides. With S3, the next documents download while others parse."""
-        if refs:
+        if tasks:
             self.progress(listed)
-        for ref in sorted(refs, key=lambda ref: ref.size, reverse=True):
-            self.pool = self.pool or self.start_pool([waiting.key for waiting in refs])
+        for task in sorted(tasks, key=lambda task: task.ref.size, reverse=True):
+            self.pool = self.pool or self.start_pool([waiting.ref.key for waiting in tasks])
             self.in_flight += 1
             if self.prefetch:
-                self.prefetch.submit(self._fetch_then_submit, ref)
+                self.prefetch.submit(self._fetch_then_submit, task)
             else:
-                self.pool.submit(Task(ref), self.cfg)
+                self.pool.submit(task, self.cfg)
             yield from self._drain(listed, until=2 * self.cfg.num_processes)
 
-    def _fetch_then_submit(self, ref: DocumentRef) -> None:
+    def _fetch_then_submit(self, task: Task) -> None:
         try:
-            self.reader.fetch(ref)
+            self.reader.fetch(task.ref)
             prefetched = True
         except Exception:  # noqa: BLE001 - the worker fetches it again, and reports why that fails
             prefetched = False
-        self.pool.submit(Task(ref, prefetched=prefetched), self.cfg)
+        self.pool.submit(dataclasses.replace(task, prefetched=prefetched), self.cfg)
 
     def _drain(self, listed: int, until: int) -> Iterator[tuple[DocumentResult, int]]:
         """Wait for results while ``until`` or more documents are in flight; take the ready ones anyway."""
@@ -356,7 +357,7 @@ class _Dispatcher:
         if isinstance(result, Split):
             self.splits[source] = _Split(result.ranges, set(result.ranges))
             for pages in result.ranges:
-                self.pool.submit(Task(task.ref, "range", pages, result.strategy), self.cfg)
+                self.pool.submit(Task(task.ref, "range", pages, result.strategy, figures=task.figures), self.cfg)
             return
         split = self.splits[source]
         split.pending.discard(task.pages)
@@ -374,7 +375,7 @@ class _Dispatcher:
             yield from self._finish(split.failure)
         else:
             parts = tuple(split.parts[pages] for pages in split.ranges) if split.parts else ()
-            self.pool.submit(Task(task.ref, "merge", ranges=split.ranges, parts=parts), self.cfg)
+            self.pool.submit(Task(task.ref, "merge", ranges=split.ranges, parts=parts, figures=task.figures), self.cfg)
 
     def _spread(self, result: DocumentResult) -> None:
         """Under Celery, a document with more chunks than ``--embedding-slice``: its slices go to every worker,

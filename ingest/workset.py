@@ -47,6 +47,11 @@ class WorkSet:
         row = self.db.execute("SELECT identity FROM outputs WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
+    def outputs_under(self, folder: str) -> bool:
+        """Whether any output file's key lies under ``folder``."""
+        query = "SELECT 1 FROM outputs WHERE key > ? AND key < ? LIMIT 1"  # "0" follows "/"
+        return self.db.execute(query, (f"{folder}/", f"{folder}0")).fetchone() is not None
+
     def output_keys(self) -> Iterator[str]:
         """Every output file's key, in order, streamed."""
         for (key,) in self.db.execute("SELECT key FROM outputs ORDER BY key"):

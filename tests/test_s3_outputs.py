@@ -4,6 +4,7 @@ kept in step with the source on every run."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import unquote
 
 from click.testing import CliRunner
 
@@ -53,3 +54,31 @@ def test_an_output_bucket_that_does_not_exist_is_refused_at_start(s3, bucket, in
     result = ingest("--s3-url", f"s3://{bucket}/docs/", out="s3://no-such-output-bucket/x/")
     assert result.exit_code == 2, result.output
     assert "--structured-output-dir s3://no-such-output-bucket/x/" in result.output and "NoSuchBucket" in result.output
+
+
+def test_writing_lists_the_outputs_once_not_per_document_and_still_clears_stale_figures(
+    s3, bucket, ingest, tmp_path, recorder, monkeypatch
+):
+    """A document's figures folder is cleared only where the run's one listing of the outputs shows files in it:
+    otherwise every document written cost a listing of its own (an S3 LIST per document; and moto, which filters a
+    prefix by walking the whole bucket, slowed as the outputs grew)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for n in range(12):
+        body = f"Harbour note {n}: berth {n} is free.".encode()
+        s3.put_object(Bucket=bucket, Key=f"docs/note-{n:02d}.txt", Body=body)
+    target = f"test-out-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=target)
+    stale = "outputs/note-03.txt.figures/figure-1-1.jpg"  # left by an earlier run with --extract-images files
+    s3.put_object(Bucket=target, Key=stale, Body=b"\xff\xd8 an old crop")
+
+    recorder.start()
+    result = ingest("--s3-url", f"s3://{bucket}/docs/", out=f"s3://{target}/outputs")
+    requests_made = [e["url"] for e in recorder.stop() if f"/{target}?list-type" in e["url"]]
+    listed = [unquote(url.split("prefix=")[1].split("&")[0]) for url in requests_made]
+
+    assert result.exit_code == 0 and "12 processed" in summary(result), result.output
+    assert [prefix for prefix in listed if ".figures" in prefix] == ["outputs/note-03.txt.figures/"]
+    assert len(listed) == 5, listed  # also: the check at start, the outputs, the parts folder before and after
+    keys = set(objects(s3, target, "outputs/"))
+    assert stale.removeprefix("outputs/") not in keys
+    assert {f"note-{n:02d}.txt.json" for n in range(12)} <= keys

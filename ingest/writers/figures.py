@@ -23,10 +23,11 @@ def figures_key(rel_path: str | PurePosixPath) -> str:
     return f"{path}{SUFFIX}"
 
 
-def write_figures(store: Storage, rel_path: str, elements: list, mode: str) -> int:
+def write_figures(store: Storage, rel_path: str, elements: list, mode: str, stale: bool = True) -> int:
     """Write the cropped images of ``elements`` as files (mode ``files``), pointing each element at its file, and
-    remove what else the document's folder holds; how many were written. Each file is written whole; a run that
-    dies between them and the element JSON leaves the document to be redone by the next run."""
+    remove what else the document's folder holds (``stale``: the outputs' listing showed files there; otherwise
+    that costs a listing per document); how many were written. Each file is written whole; a run that dies between
+    them and the element JSON leaves the document to be redone by the next run."""
     folder = figures_key(rel_path)
     written: set[str] = set()
     if mode == "files":
@@ -43,5 +44,6 @@ def write_figures(store: Storage, rel_path: str, elements: list, mode: str) -> i
             element.metadata.image_base64 = None
             element.metadata.image_mime_type = None
             written.add(f"{folder}/{name}")
-    store.remove_tree(folder, keep=written)
+    if stale:
+        store.remove_tree(folder, keep=written)
     return len(written)
