@@ -92,7 +92,7 @@ def run_task(
             records = chunk_records(chunk(elements, cfg.chunk), ref, fingerprint)
         stage = enter("write")
         if empty:  # no text at all: no outputs (an earlier version's go), no vectors
-            remove_outputs(store, ref.rel_path)
+            remove_outputs(store, ref.rel_path, task.figures)
         else:  # the chunk file first: the element JSON is the output whose stamp says the document is done
             chunk_file = write_chunks(store, chunks_key(ref.rel_path), records) if records is not None else None
             element_file = write_elements(

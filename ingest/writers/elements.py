@@ -97,12 +97,13 @@ def discard_pending(store: Storage, rel_path: str) -> None:
     store.delete(pending_key(output_key(rel_path)))
 
 
-def remove_outputs(store: Storage, rel_path: str) -> None:
-    """Every output of a document gone from the bucket."""
+def remove_outputs(store: Storage, rel_path: str, figures: bool = True) -> None:
+    """Every output of a document gone from the bucket (``figures``: its figures folder may hold files)."""
     out = output_key(rel_path)
     for key in (chunks_key(rel_path), pending_key(out), out):
         store.delete(key)
-    store.remove_tree(figures_key(rel_path))
+    if figures:
+        store.remove_tree(figures_key(rel_path))
 
 
 def write_chunks(store: Storage, key: str, records: list[dict]) -> str:
