@@ -97,12 +97,12 @@ def discard_pending(store: Storage, rel_path: str) -> None:
     store.delete(pending_key(output_key(rel_path)))
 
 
-def remove_outputs(store: Storage, rel_path: str, figures: bool = True) -> None:
-    """Every output of a document gone from the bucket (``figures``: its figures folder may hold files)."""
+def remove_outputs(store: Storage, rel_path: str, stale_figures: bool = True) -> None:
+    """Every output of a document gone from the bucket (``stale_figures``: its figures folder may hold files)."""
     out = output_key(rel_path)
     for key in (chunks_key(rel_path), pending_key(out), out):
         store.delete(key)
-    if figures:
+    if stale_figures:
         store.remove_tree(figures_key(rel_path))
 
 
