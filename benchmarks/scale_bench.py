@@ -177,8 +177,8 @@ def main() -> int:
                         f"| {listed:.1f} |"
                     )
         finally:
-            moto.terminate()
-            moto.wait(10)
+            moto.kill()  # its buckets are thrown away; at 100,000 documents (1.6 GB) it takes over 10 s to stop
+            moto.wait()
     print(
         "\nno-op reruns listed in order ( / ). Output requests: every request to the output prefix (listings"
         "\nincluded); output files read: GETs and HEADs of an output for S3. Listings alone: the source prefix"
