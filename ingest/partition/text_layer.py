@@ -174,7 +174,7 @@ def _elements(blocks: list, filename: str, languages: list[str], rules: bool) ->
 def _shown(page) -> tuple[tuple[float, float], Callable[[float, float], tuple[float, float]]]:
     """The page as it is shown, in `fast`'s frame (pdfminer's): its size, and a map from the page's PDF space (y up)
     to it: the media box's top left corner at the origin, y down, the page's /Rotate applied (a landscape page is
-    often a portrait one turned)."""
+    often a portrait one turned). pdfium's own ``FPDF_PageToDevice`` maps the same way but to whole points."""
     x0, y0, x1, y1 = page.get_mediabox()
     width, height = x1 - x0, y1 - y0
     rotation = page.get_rotation()
