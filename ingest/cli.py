@@ -440,8 +440,9 @@ def serve(host, port, token, allow_folder, inbox, watch, max_upload_mb, max_uplo
         )
     except OSError as exc:
         raise config_error(ConfigError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")) from None
-    except KeyboardInterrupt:
-        click.echo("ingest serve: stopped", err=True)
+    except KeyboardInterrupt:  # one outside waitress's loop (which ends on one by itself)
+        pass
+    click.echo("ingest serve: stopped", err=True)
 
 
 main = cli

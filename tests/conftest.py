@@ -363,7 +363,7 @@ class IngestServer:
         raise AssertionError(f"run {run_id} did not end: {self.log.read_text()}")
 
     def stop(self) -> None:
-        stop_process(self.process, signal.SIGINT, 20)
+        stop_process(self.process, signal.SIGTERM, 20)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
+
 from conftest import EXAMPLES, FIXTURES, INGEST, TESTS, WebhookReceiver, free_port, run_local
 from conftest import SERVE_TOKEN as TOKEN
 from ingest.models import RunSummary
@@ -209,6 +211,31 @@ def test_a_run_that_crashes_costs_the_run_not_the_server(ingest_server, tmp_path
     assert api.get("/api/health").json()["status"] == "ok"
     after = api.wait(second)  # the next one runs, and does the document
     assert after["status"] == "done" and after["counts"]["processed"] == 1
+
+
+def test_sigterm_stops_the_server_and_the_run_going_on(ingest_server, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "slow-a.txt").write_text("A slow document.")
+    api = ingest_server(
+        "--local-path", str(folder), env={"INGEST_TEST_FAULT": "slow-a=slow", "INGEST_TEST_FAULT_DIR": str(tmp_path)}
+    )
+    run_id = api.post("/api/runs").json()["run_id"]
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "slow-a.started").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with sqlite3.connect(api.out / ".ingest" / "state.db") as db:
+        pid = db.execute("SELECT pid FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+
+    api.process.send_signal(signal.SIGTERM)  # as systemd or `docker stop` stops a service
+
+    assert api.process.wait(20) == 0
+    assert api.log.read_text().rstrip().endswith("ingest serve: stopped")  # no traceback, no leak warning
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the run's process ended with the server
+    with sqlite3.connect(api.out / ".ingest" / "state.db") as db:
+        status, error = db.execute("SELECT status, error FROM runs WHERE id=?", (run_id,)).fetchone()
+    assert (status, error.split(":")[0]) == ("failed", "stopped with the server")
 
 
 def test_other_output_folders_are_shown_read_only(ingest_server, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 from collections.abc import Callable
 
 from ingest.config import ServeConfig
@@ -42,8 +43,9 @@ def token_for(config: ServeConfig) -> tuple[str, str | None]:
 
 
 def serve(config: ServeConfig, listening: Callable[[], None]) -> None:
-    """Serve until interrupted, calling ``listening`` once the port is bound (OSError when it cannot be); a run
-    going on at the end is stopped (what it finished is kept, the next run does the rest)."""
+    """Serve until interrupted (Ctrl-C, or SIGTERM as a service manager stops it), calling ``listening`` once the
+    port is bound (OSError when it cannot be); a run going on at the end is stopped (what it finished is kept, the
+    next run does the rest)."""
     import waitress
 
     from ingest.service.app import create_app
@@ -53,6 +55,7 @@ def serve(config: ServeConfig, listening: Callable[[], None]) -> None:
     server = waitress.create_server(
         create_app(config, scheduler), host=config.host, port=config.port, threads=8, ident="ingest"
     )
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # KeyboardInterrupt, as Ctrl-C
     listening()
     scheduler.start()
     try:

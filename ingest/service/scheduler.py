@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 
@@ -44,8 +45,11 @@ class Scheduler:
         self._wake.set()
         child = self._child
         if child is not None and child.is_alive():
-            child.terminate()
-            child.join(10)
+            os.kill(child.pid, signal.SIGINT)  # as Ctrl-C stops `ingest`: its processes are stopped, not orphaned
+            child.join(20)
+            if child.is_alive():
+                child.terminate()
+                child.join(10)
 
     def _loop(self) -> None:
         ledger = Ledger(self.ledger_path)
@@ -82,6 +86,7 @@ class Scheduler:
 def _run_in_child(cfg: RunConfig, options: RunOptions) -> None:
     """One submitted run, in its own process: its errors go to the ledger, its log lines to the server's stderr."""
     os.environ["TQDM_DISABLE"] = "1"  # no progress bar on the server's terminal: the page has one
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # how the server stops it, even when Ctrl-C is ignored
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(f"run {options.run_id}: %(message)s"))
     logging.basicConfig(level=logging.ERROR, handlers=[handler], force=True)
@@ -94,6 +99,12 @@ def _run_in_child(cfg: RunConfig, options: RunOptions) -> None:
     try:
         api.run(cfg, options)
     except IngestError as exc:  # the settings or the lock: the run did nothing
-        ledger = Ledger(ledger_path(cfg.output_dir, options.state_path))
-        ledger.fail_run(options.run_id, redact(exc.message))
-        ledger.close()
+        _fail(cfg, options, redact(exc.message))
+    except KeyboardInterrupt:
+        _fail(cfg, options, "stopped with the server: finished documents are kept, the next run does the rest")
+
+
+def _fail(cfg: RunConfig, options: RunOptions, error: str) -> None:
+    ledger = Ledger(ledger_path(cfg.output_dir, options.state_path))
+    ledger.fail_run(options.run_id, error)
+    ledger.close()
