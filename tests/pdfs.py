@@ -116,3 +116,31 @@ def scanned_second_page(path: Path) -> Path:
     combined.import_pages(pypdfium2.PdfDocument(str(scan)))
     combined.save(str(path))
     return path
+
+
+def table_page(path: Path) -> Path:
+    """A page as a typesetter draws one: a title, a table whose rows are each one run of text with its cells set
+    apart by kerning (as LaTeX draws its tables and contents pages), columns 95 pt apart, and two paragraphs drawn
+    bottom one first."""
+    from pdfminer.fontmetrics import FONT_METRICS
+
+    widths = FONT_METRICS["Helvetica"][1]
+
+    def row(*cells: str) -> bytes:  # kerned so that each cell starts 95 pt after the one before
+        parts = [
+            b"(%s) %d" % (cell.encode(), -(95 - sum(widths[c] for c in cell) * 11 / 1000) * 1000 / 11) for cell in cells
+        ]
+        return b"[%s] TJ T*" % b" ".join(parts)
+
+    table = (
+        row("Country", "Capital", "Area") + row("Austria", "Vienna", "83,879") + row("Belgium", "Brussels", "30,689")
+    )
+    content = b"BT /F1 16 Tf 72 700 Td (Countries of Europe) Tj ET\n"
+    content += b"BT /F1 11 Tf 14 TL 72 640 Td " + table + b" ET\n"
+    paragraphs = [
+        (400, "The second paragraph comes last on the page but first in the file.", "Its two lines."),
+        (520, "The first paragraph follows the table and tells what it holds.", "It has two lines."),
+    ]
+    for y, first, second in paragraphs:
+        content += b"BT /F1 11 Tf 14 TL 72 %d Td (%s) Tj T* (%s) Tj ET\n" % (y, first.encode(), second.encode())
+    return write(path, [content])

@@ -51,11 +51,12 @@ def test_rules_tell_the_plain_cases():
     assert kinds == ["Title", "NarrativeText", "NarrativeText", "ListItem", "UncategorizedText"]
 
 
-def test_line_end_hyphens_and_a_glyph_without_unicode():
-    """pdfium marks a hyphen that ends a line U+FFFE, a noncharacter, and joins the word's halves: it comes out as the
-    hyphen (pdfminer, for `fast`, keeps the line break: "im- portant"). The paper's page 1 holds a glyph without
-    Unicode, which pdfium leaves out of its text: the lines after it still get their own characters' boxes (a
-    position in the text is mapped to the page's character)."""
+def test_line_end_hyphens_wide_gaps_and_a_glyph_without_unicode():
+    """pdfium marks a hyphen that ends a line U+FFFE, a noncharacter, and joins the next line to it: the line is
+    parted there again, as pdfminer (for `fast`) keeps it ("im- portant"). A heading's number set apart by a wide gap
+    is boxed apart, as `fast` boxes it. The paper's page 1 holds a glyph without Unicode, which pdfium leaves out of
+    its text: the lines after it still get their own characters' boxes (a position in the text is mapped to the
+    page's character)."""
     from unstructured.partition.pdf import partition_pdf
 
     cfg = PartitionConfig(strategy="text")
@@ -64,11 +65,15 @@ def test_line_end_hyphens_and_a_glyph_without_unicode():
     stock = partition_pdf(str(PAPER), strategy="fast", languages=["eng"])
 
     assert not any("\ufffe" in element.text for element in ours)
-    assert any("easy reuse of im- portant" in element.text for element in stock)
-    assert any("easy reuse of im-portant" in element.text for element in ours)
-    heading = next(element for element in ours if element.text == "1 Introduction")
-    fasts = next(element for element in stock if element.text == "Introduction")  # fast boxes the "1" apart
-    assert heading.metadata.coordinates.points[2][0] == pytest.approx(fasts.metadata.coordinates.points[2][0], abs=1)
+    for elements in (stock, ours):
+        assert any("easy reuse of im- portant" in element.text for element in elements)
+    for text in ("1", "Introduction"):  # the heading "1 Introduction", as two elements
+        fasts = next(e for e in stock if e.text == text and e.metadata.coordinates.points[0][1] > 600)
+        heading = next(e for e in ours if e.text == text and e.metadata.coordinates.points[0][1] > 600)
+        for corner in (0, 2):  # left and right edges
+            assert heading.metadata.coordinates.points[corner][0] == pytest.approx(
+                fasts.metadata.coordinates.points[corner][0], abs=1.5
+            )
 
 
 def test_turned_pages_boxed_as_they_are_shown_like_fast(tmp_path):
@@ -152,3 +157,64 @@ def test_encrypted_and_damaged_pdfs_say_so(corpus):
     assert partly.unread == (
         "no text layer, not OCR'd: the PDF is damaged: pdfium cannot copy out page 2 (Failed to import pages.)",
     )
+
+
+def test_kerned_table_cells_and_paragraphs_drawn_out_of_order_come_out_as_fast_gives_them(tmp_path):
+    """A table whose rows are each one run of text, cells kerned apart (LaTeX's way), is read column by column as
+    pdfminer boxes it for `fast`; paragraphs drawn bottom one first are put in reading order by the same XY-cut."""
+    from unstructured.partition.pdf import partition_pdf
+
+    path = pdfs.table_page(tmp_path / "table.pdf")
+    cfg = PartitionConfig(strategy="text")
+    check_prerequisites(cfg)
+    ours = partition_file(path, "table.pdf", cfg).elements
+    stock = partition_pdf(str(path), strategy="fast", languages=["eng"])
+
+    assert [(e.category, e.text) for e in ours] == [(e.category, e.text) for e in stock]
+    assert ours[1].text == "Country Austria Belgium"
+    for mine, fasts in zip(ours, stock, strict=True):
+        corners = zip(mine.metadata.coordinates.points, fasts.metadata.coordinates.points, strict=True)
+        for (x, y), (fast_x, fast_y) in corners:
+            assert (x, y) == (pytest.approx(fast_x, abs=2), pytest.approx(fast_y, abs=3))
+
+
+def test_reading_order_is_unstructureds_xy_cut_and_keeps_what_it_drops(corpus):
+    """The blocks of real pages ordered by `text_layer._reading_order` and by unstructured's `sort_page_elements`
+    (what orders `fast`'s elements): the same order on every page of up to 16 blocks (numpy sorts those stably, as
+    Python does; past that, ties may come out either way). Where unstructured drops a block that shrinks to nothing
+    (a lone full stop), ours keeps it, after the block drawn before it."""
+    import pypdfium2
+    from unstructured.documents.coordinates import PixelSpace
+    from unstructured.documents.elements import Text
+    from unstructured.partition.utils.sorting import sort_page_elements
+
+    from ingest.partition.text_layer import _page_blocks, _reading_order
+
+    def stock_order(blocks: list) -> list[int]:
+        made = [Text(text, coordinates=points, coordinate_system=PixelSpace(*size)) for _, size, text, points in blocks]
+        places = {id(element): place for place, element in enumerate(made)}
+        return [places[id(element)] for element in sort_page_elements(list(made))]
+
+    compared = 0
+    for path in sorted((corpus / "pdf").glob("*.pdf")):
+        try:
+            pdf = pypdfium2.PdfDocument(str(path))
+        except pypdfium2.PdfiumError:
+            continue
+        for number in range(1, min(len(pdf), 20) + 1):
+            blocks = _page_blocks(pdf, number)[1]
+            ours = _reading_order([points for *_, points in blocks])
+            assert sorted(ours) == list(range(len(blocks)))
+            if len(blocks) <= 16:
+                stock = stock_order(blocks)
+                assert [index for index in ours if index in stock] == stock, (path.name, number)
+                compared += 1
+        pdf.close()
+    assert compared > 100
+
+    def block(left: float, top: float, right: float, bottom: float, text: str) -> tuple:
+        return 1, (612, 792), text, ((left, top), (left, bottom), (right, bottom), (right, top))
+
+    page = [block(300, 100, 500, 120, "Right"), block(72, 100, 250, 120, "Left"), block(250, 90, 250.5, 95, ".")]
+    assert stock_order(page) == [1, 0]  # unstructured drops the full stop
+    assert _reading_order([points for *_, points in page]) == [1, 2, 0]  # after "Left", drawn before it

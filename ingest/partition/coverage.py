@@ -39,15 +39,15 @@ class PageCoverage:
 
 def measure(layer_texts: list[str], elements: list) -> list[PageCoverage]:
     """Each page's coverage (index 0 is page 1)."""
-    found = [Counter() for _ in layer_texts]
+    found: list[list[str]] = [[] for _ in layer_texts]
     for element in elements:
         page = (element.metadata.page_number or 1) - 1
         if 0 <= page < len(found):
-            found[page].update(characters(element.text))
+            found[page].append(element.text)
     pages = []
     for text, held in zip(layer_texts, found, strict=True):
         layer = characters(text)
-        pages.append(PageCoverage(sum(layer.values()), sum((layer & held).values())))
+        pages.append(PageCoverage(sum(layer.values()), sum((layer & characters(" ".join(held))).values())))
     return pages
 
 

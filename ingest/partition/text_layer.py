@@ -1,23 +1,30 @@
 """A PDF's text layer as pdfium reads it: each page's text, and elements built from it for pages that the
 partitioner lost, for a whole PDF it would not read, and for every page under ``--strategy text``.
 
-Elements are made as unstructured's ``fast`` makes them from pdfminer's text boxes: the text of a block of lines,
-classified by unstructured's own ``element_from_text`` (with its spaCy calls, or by rules), with the page number,
-the block's coordinates (points, origin top left) and ``text_source: "pdfium"`` in their metadata.
+Elements are made as unstructured's ``fast`` makes them from pdfminer's text boxes: pdfium's lines cut where a
+wide gap parts them (a table's cells, a leader to a page number), grouped into blocks by pdfminer's rules (lines of
+about one height, near each other, aligned left, right or on their centres), each block's text classified by
+unstructured's own ``element_from_text`` (with its spaCy calls, or by rules), and a page's elements put in reading
+order by unstructured's own XY-cut, as ``fast`` orders its elements; with the page number, the block's coordinates
+(points, origin top left) and ``text_source: "pdfium"`` in their metadata.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from itertools import accumulate
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate, groupby
 from pathlib import Path
 
-_BLOCK_GAP = 0.7  # a vertical gap wider than this many line heights starts a new block
+_CHAR_MARGIN = 3.0  # a gap wider than this many character widths cuts a line (pdfminer's char_margin, 2, measured
+# on its character boxes; pdfium's are tighter)
+_SPREAD = 0.5  # a line wider than this many heights a character may hide a wide gap in one of pdfium's runs
+_LINE_MARGIN = 0.5  # lines this many line heights apart or nearer may share a block (pdfminer's line_margin)
 _LINE = re.compile(r"[^\r\n]+")  # pdfium ends each line of its text with CR LF
 _HYPHEN = "\ufffe"  # what pdfium puts for a hyphen that ends a line
+_PARTING = re.compile(f"[ {_HYPHEN}](?=[^ ])")  # where pdfium's line may hold two of pdfminer's
 
 
 def page_texts(path: Path) -> list[str] | None:
@@ -74,17 +81,17 @@ def _text(pdf, index: int) -> str:
         page.close()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     left: float
     top: float  # distance from the top of the page
     right: float
     bottom: float
     text: str
+    height: float = field(init=False)
 
-    @property
-    def height(self) -> float:
-        return max(self.bottom - self.top, 1.0)
+    def __post_init__(self):
+        self.height = max(self.bottom - self.top, 1.0)
 
 
 def elements_from_pages(path: Path, pages: list[int], filename: str, languages: list[str], rules: bool = False) -> list:
@@ -139,7 +146,7 @@ def _page_blocks(pdf, number: int) -> tuple[str, list]:
         blocks = []
         for block in _blocks(_lines(textpage, text, shown)):
             left, right = min(line.left for line in block), max(line.right for line in block)
-            top, bottom = block[0].top, block[-1].bottom
+            top, bottom = min(line.top for line in block), max(line.bottom for line in block)
             points = ((left, top), (left, bottom), (right, bottom), (right, top))
             blocks.append((number, size, " ".join(line.text for line in block), points))
         return text, blocks
@@ -155,19 +162,22 @@ def _elements(blocks: list, filename: str, languages: list[str], rules: bool) ->
 
     from ingest.partition.nlp import batched, by_rules
 
-    elements, on_page = [], Counter()
+    elements = []
     with by_rules() if rules else batched(text for _, _, text, _ in blocks):
-        for number, (width, height), text, points in blocks:
-            system = PixelSpace(width=width, height=height)
-            element = element_from_text(text, coordinates=points, coordinate_system=system)
-            metadata = element.metadata  # set field by field: a new ElementMetadata costs more than classifying
-            metadata.filename, metadata.filetype, metadata.page_number = filename, "application/pdf", number
-            metadata.languages, metadata.text_source = languages, "pdfium"
-            if metadata.coordinates is None:  # an email address is made without its box
-                metadata.coordinates = CoordinatesMetadata(points=points, system=system)
-            element.id_to_hash(on_page[number])
-            on_page[number] += 1
-            elements.append(element)
+        for _number, same_page in groupby(blocks, key=lambda block: block[0]):
+            page, made = list(same_page), []
+            for number, (width, height), text, points in page:
+                system = PixelSpace(width=width, height=height)
+                element = element_from_text(text, coordinates=points, coordinate_system=system)
+                metadata = element.metadata  # set field by field: a new ElementMetadata costs more than classifying
+                metadata.filename, metadata.filetype, metadata.page_number = filename, "application/pdf", number
+                metadata.languages, metadata.text_source = languages, "pdfium"
+                if metadata.coordinates is None:  # an email address is made without its box
+                    metadata.coordinates = CoordinatesMetadata(points=points, system=system)
+                made.append(element)
+            for index, order in enumerate(_reading_order([block[3] for block in page])):
+                made[order].id_to_hash(index)
+                elements.append(made[order])
     return elements
 
 
@@ -188,8 +198,9 @@ def _shown(page) -> tuple[tuple[float, float], Callable[[float, float], tuple[fl
 
 
 def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, float]]) -> list[_Line]:
-    """The page's lines in pdfium's reading order: its text split where pdfium ends a line, each line's box (on the
-    page as it is ``shown``) from pdfium's rectangles for its characters."""
+    """The page's lines as pdfminer would make them, in pdfium's order: its text split where pdfium ends a line and
+    cut at a space before a wide gap or at a hyphen pdfium joined to the next line; each line's box (on the page as
+    it is ``shown``) from pdfium's rectangles for its characters."""
     import ctypes
 
     import pypdfium2.raw as pdfium_c
@@ -197,42 +208,176 @@ def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, flo
     lines: list[_Line] = []
     left, top, right, bottom = (ctypes.c_double() for _ in range(4))
     on_page = _on_page(textpage, text)
-    for match in _LINE.finditer(text):
-        line_text = " ".join(match.group().replace(_HYPHEN, "-").split())
-        first, last = on_page(match.start()), on_page(match.end() - 1)
+
+    def box(first: int, last: int) -> tuple[float, float, float, float, float] | None:
+        """The union of pdfium's rectangles for characters ``first`` to ``last`` (one a run of text), and how much
+        of its width no run covers."""
         rects = pdfium_c.FPDFText_CountRects(textpage.raw, first, last - first + 1) if 0 <= first <= last else 0
-        if not line_text or rects <= 0:
-            continue
+        if rects <= 0:
+            return None
         pdfium_c.FPDFText_GetRect(textpage.raw, 0, left, top, right, bottom)
         x0, y0, x1, y1 = left.value, top.value, right.value, bottom.value
+        covered = x1 - x0
         for index in range(1, rects):  # a line of several runs: its box holds them all
             pdfium_c.FPDFText_GetRect(textpage.raw, index, left, top, right, bottom)
             x0, y0, x1, y1 = min(x0, left.value), max(y0, top.value), max(x1, right.value), min(y1, bottom.value)
-        (a, b), (c, d) = shown(x0, y0), shown(x1, y1)  # turned by a multiple of 90°: still a box
-        line = _Line(min(a, c), min(b, d), max(a, c), max(b, d), line_text)
-        lines.append(line)
+            covered += right.value - left.value
+        return x0, y0, x1, y1, x1 - x0 - covered
+
+    for match in _LINE.finditer(text):
+        line = box(on_page[match.start()], on_page[match.end() - 1])
+        if line is None:
+            continue
+        x0, y0, x1, y1, uncovered = line
+        # a gap that parts the line lies between pdfium's runs, or inside a run wider than its characters would be:
+        # only then are the characters around its spaces looked at
+        spread = max(uncovered, x1 - x0 - _SPREAD * len(match.group()) * (y0 - y1))
+        if spread > _CHAR_MARGIN * (y0 - y1) / 2 or _HYPHEN in match.group():
+            pieces, joined = _cut(textpage, text, match.start(), match.end(), on_page, line)
+        else:
+            pieces, joined = [(match.start(), match.end(), x0, x1)], False
+        for begin, end, left_x, right_x in pieces:
+            line_text = " ".join(text[begin:end].replace(_HYPHEN, "-").split())
+            piece = (joined and box(on_page[begin], on_page[end - 1])) or (left_x, y0, right_x, y1)
+            if line_text:
+                (a, b), (c, d) = shown(piece[0], piece[1]), shown(piece[2], piece[3])  # turned by 90°s: a box
+                lines.append(_Line(min(a, c), min(b, d), max(a, c), max(b, d), line_text))
     return lines
 
 
-def _on_page(textpage, text: str) -> Callable[[int], int]:
-    """From a position in ``text`` to the index of its character on the page: the same, unless pdfium left control
+def _cut(textpage, text: str, start: int, end: int, on_page: Sequence[int], box: tuple) -> tuple[list, bool]:
+    """Where pdfminer would part the line ``text[start:end]`` that pdfium made (its ``box``): at a space before a
+    gap wider than ``_CHAR_MARGIN`` characters, and after a hyphen that ends a line (pdfium joins the next line to
+    it). The pieces as (start, end, left, right), and whether a hyphen joined lines (then the pieces' boxes are not
+    the line's)."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    left, top, right, bottom = (ctypes.c_double() for _ in range(4))
+    char_box, raw = pdfium_c.FPDFText_GetCharBox, textpage.raw
+    height = max(box[1] - box[3], 1.0)
+    pieces, x0, joined = [], box[0], False
+    for match in _PARTING.finditer(text, start, end):
+        position = match.start()
+        if position == end - 1:
+            break
+        index = on_page[position]
+        space = text[position] == " "
+        char_box(raw, index - space, left, right, bottom, top)
+        end_x, end_top = right.value, top.value
+        char_box(raw, index + 1, left, right, bottom, top)
+        if space and left.value - end_x > _CHAR_MARGIN * max(right.value - left.value, height / 2):
+            pieces.append((start, position, x0, end_x))
+            start, x0 = position + 1, left.value
+        elif not space and (left.value < end_x - height or abs(top.value - end_top) > height / 2):
+            pieces.append((start, position + 1, x0, end_x))
+            start, x0, joined = position + 1, left.value, True
+    pieces.append((start, end, x0, box[2]))
+    return pieces, joined
+
+
+def _on_page(textpage, text: str) -> Sequence[int]:
+    """For each position in ``text``, the index of its character on the page: the same, unless pdfium left control
     characters out of the text (a glyph without Unicode) or a character takes two UTF-16 units (pdfium counts
     those)."""
     import pypdfium2.raw as pdfium_c
 
     if len(text.encode("utf-16-le")) // 2 == len(text) == textpage.count_chars():
-        return lambda position: position
+        return range(len(text))
     units = list(accumulate((1 + (ord(char) > 0xFFFF) for char in text), initial=0))
-    return lambda position: pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage.raw, units[position])
+    return [pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage.raw, unit) for unit in units[:-1]]
 
 
 def _blocks(lines: list[_Line]) -> list[list[_Line]]:
-    """Lines grouped into blocks: a wide vertical gap, or a move up the page (a new column), starts one."""
-    blocks: list[list[_Line]] = []
-    for line in lines:
-        last = blocks[-1][-1] if blocks else None
-        if last is None or line.top - last.bottom > _BLOCK_GAP * last.height or line.bottom < last.top:
-            blocks.append([line])
+    """Lines grouped into blocks as pdfminer groups them: two lines are neighbours when they are about as high, at
+    most ``_LINE_MARGIN`` heights apart, overlap across and line up on the left, the right or their centres; a
+    block is a chain of neighbours, its lines top to bottom. Blocks in the order of their first line."""
+    parent = list(range(len(lines)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    order = sorted(range(len(lines)), key=lambda index: lines[index].top)
+    reach = _LINE_MARGIN * max((line.height for line in lines), default=0.0)
+    for place, index in enumerate(order):
+        a = lines[index]
+        for other in order[place + 1 :]:
+            b = lines[other]
+            if b.top > a.bottom + reach:
+                break
+            if b.left >= a.right or a.left >= b.right:
+                continue
+            margin = _LINE_MARGIN * (a.height if a.height > b.height else b.height)
+            if (
+                b.top <= a.bottom + margin
+                and abs(a.height - b.height) <= margin
+                and min(abs(a.left - b.left), abs(a.right - b.right), abs(a.left + a.right - b.left - b.right) / 2)
+                <= margin
+            ):
+                parent[root(other)] = root(index)
+    blocks: dict[int, list[_Line]] = {}
+    for index, line in enumerate(lines):
+        blocks.setdefault(root(index), []).append(line)
+    return [sorted(block, key=lambda line: line.top) for block in blocks.values()]
+
+
+def _reading_order(corners: list[tuple]) -> list[int]:
+    """The order of a page's blocks (given by their corners, as in element coordinates) that unstructured's XY-cut
+    gives `fast`'s elements (``partition.utils.sorting.sort_page_elements``, its defaults): boxes cut to whole points
+    and shrunk to 90% towards their top left, then split where a stretch of the page holds none of them (across
+    first, then down, again in each part); the same steps and sorts, on lists. A box that unstructured's drops (one
+    that shrinks to nothing outside the others: a lone full stop) is kept, after the block drawn before it. A page
+    with a point left of or above it keeps its order, as there."""
+    if any(x < 0 or y < 0 for points in corners for x, y in points):
+        return list(range(len(corners)))
+    boxes = []
+    for (left, top), _, (right, bottom), _ in corners:
+        left, top, right, bottom = int(left), int(top), int(right), int(bottom)
+        width, height = right - left, bottom - top
+        boxes.append((left, top, int(right - (width - width * 0.9)), int(bottom - (height - height * 0.9))))
+    order: list[int] = []
+    strays: list[int] = []
+    _xy_cut(boxes, list(range(len(boxes))), order, strays)
+    for stray in sorted(strays):
+        order.insert(order.index(stray - 1) + 1 if stray - 1 in order else 0, stray)
+    return order
+
+
+def _xy_cut(boxes: list[tuple[int, int, int, int]], indices: list[int], order: list[int], strays: list[int]) -> None:
+    for column in _runs(boxes, sorted(indices, key=lambda index: boxes[index][0]), 0, strays):
+        column = sorted(column, key=lambda index: boxes[index][1])
+        missed: list[int] = []
+        rows = _runs(boxes, column, 1, missed)
+        if len(rows) == 1:  # the column as it is, what covers nothing too
+            order.extend(column)
+            continue
+        strays.extend(missed)
+        for row in rows:
+            _xy_cut(boxes, row, order, strays)
+
+
+def _runs(boxes: list[tuple[int, int, int, int]], indices: list[int], axis: int, strays: list[int]) -> list[list]:
+    """``indices`` (sorted by their boxes' start along ``axis``) parted where no box covers a point between them;
+    a box that covers nothing and starts where no other does goes to ``strays``."""
+    stretches: list[list[int]] = []
+    for index in indices:
+        start, end = boxes[index][axis], boxes[index][axis + 2]
+        if end > start:
+            if stretches and start <= stretches[-1][1]:
+                stretches[-1][1] = max(stretches[-1][1], end)
+            else:
+                stretches.append([start, end])
+    runs: list[list[int]] = [[] for _ in stretches]
+    starts = [start for start, _ in stretches]
+    for index in indices:
+        start = boxes[index][axis]
+        place = bisect_right(starts, start) - 1
+        if place >= 0 and start < stretches[place][1]:
+            runs[place].append(index)
         else:
-            blocks[-1].append(line)
-    return blocks
+            strays.append(index)
+    return runs
