@@ -14,14 +14,15 @@ from conftest import EXAMPLES, summary
 from ingest.config import PartitionConfig
 from ingest.errors import DocumentError
 from ingest.partition import check_prerequisites, partition_file
-from ingest.partition.nlp import by_rules
+from ingest.partition.nlp import by_rules, under_non_alpha_ratio
 from ingest.partition.text_layer import elements_from_pages
 
 PAPER = EXAMPLES / "reports" / "layout-parser-paper-fast.pdf"
 
 
 def test_rules_type_most_blocks_as_spacy_does_and_are_undone():
-    stock = text_type.sent_tokenize, text_type.word_tokenize, text_type.pos_tag
+    patched = ("sent_tokenize", "word_tokenize", "pos_tag", "under_non_alpha_ratio")
+    stock = [getattr(text_type, name) for name in patched]
     spacy = elements_from_pages(PAPER, [1, 2], "paper.pdf", ["eng"])
     rules = elements_from_pages(PAPER, [1, 2], "paper.pdf", ["eng"], rules=True)
 
@@ -31,7 +32,15 @@ def test_rules_type_most_blocks_as_spacy_does_and_are_undone():
     same = sum(a == b for a, b in pairs)
     assert same >= 0.85 * len(pairs), Counter(pair for pair in pairs if pair[0] != pair[1])
     assert {"Title", "NarrativeText"} <= {element.category for element in rules}
-    assert (text_type.sent_tokenize, text_type.word_tokenize, text_type.pos_tag) == stock
+    assert [getattr(text_type, name) for name in patched] == stock
+
+
+def test_the_letter_ratio_counted_at_c_speed_answers_as_unstructureds():
+    texts = [element.text for element in elements_from_pages(PAPER, list(range(1, 17)), "paper.pdf", ["eng"])]
+    texts += ["", "   ", "-----BREAK-----", "ab 12", "Ⅻ ½ ²", "naïve café", "\u00a0x\u2003", "٣ شارع"]
+    for text in texts:
+        for threshold in (0.3, 0.5, 0.75):
+            assert under_non_alpha_ratio(text, threshold) == text_type.under_non_alpha_ratio(text, threshold), text
 
 
 def test_rules_tell_the_plain_cases():

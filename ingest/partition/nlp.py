@@ -137,15 +137,25 @@ def by_rules() -> Iterator[None]:
     split after end punctuation, words by a regular expression, a verb found among the English verb forms of the
     spaCy model's own lemmatizer tables (or taken as there in a text of 8+ words, or of mostly non-English words, as
     unstructured takes it for a language other than English). About 10x cheaper than spaCy; 0.90 of the block types
-    that spaCy's answers give (``benchmarks/fast_bench.py``)."""
+    that spaCy's answers give (``benchmarks/fast_bench.py``). Its ``under_non_alpha_ratio`` is counted at C speed
+    (the same answers)."""
     from unstructured.partition import text_type
 
-    stock = text_type.sent_tokenize, text_type.word_tokenize, text_type.pos_tag
-    text_type.sent_tokenize, text_type.word_tokenize, text_type.pos_tag = _sentences, _WORD.findall, _verb_tags
+    names = ("sent_tokenize", "word_tokenize", "pos_tag", "under_non_alpha_ratio")
+    stock = [getattr(text_type, name) for name in names]
+    for name, rule in zip(names, (_sentences, _WORD.findall, _verb_tags, under_non_alpha_ratio), strict=True):
+        setattr(text_type, name, rule)
     try:
         yield
     finally:
-        text_type.sent_tokenize, text_type.word_tokenize, text_type.pos_tag = stock
+        for name, function in zip(names, stock, strict=True):
+            setattr(text_type, name, function)
+
+
+def under_non_alpha_ratio(text: str, threshold: float = 0.5) -> bool:
+    """unstructured's own: whether letters are under ``threshold`` of the characters that are not whitespace."""
+    total = len(text) - sum(map(str.isspace, text))
+    return sum(map(str.isalpha, text)) / total < threshold if total else False
 
 
 def _sentences(text: str) -> list[str]:

@@ -200,13 +200,14 @@ def _shown(page) -> tuple[tuple[float, float], Callable[[float, float], tuple[fl
 def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, float]]) -> list[_Line]:
     """The page's lines as pdfminer would make them, in pdfium's order: its text split where pdfium ends a line and
     cut at a space before a wide gap or at a hyphen pdfium joined to the next line; each line's box (on the page as
-    it is ``shown``) from pdfium's rectangles for its characters."""
+    it is ``shown``) from pdfium's rectangles for its characters, as high as its font."""
     import ctypes
 
     import pypdfium2.raw as pdfium_c
 
     lines: list[_Line] = []
     left, top, right, bottom = (ctypes.c_double() for _ in range(4))
+    loose = pdfium_c.FS_RECTF()
     on_page = _on_page(textpage, text)
 
     def box(first: int, last: int) -> tuple[float, float, float, float, float] | None:
@@ -222,6 +223,9 @@ def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, flo
             pdfium_c.FPDFText_GetRect(textpage.raw, index, left, top, right, bottom)
             x0, y0, x1, y1 = min(x0, left.value), max(y0, top.value), max(x1, right.value), min(y1, bottom.value)
             covered += right.value - left.value
+        for index in (first, last):  # as high as the font (pdfminer's lines are), not as the glyphs drawn
+            if pdfium_c.FPDFText_GetLooseCharBox(textpage.raw, index, loose):
+                y0, y1 = max(y0, loose.top), min(y1, loose.bottom)
         return x0, y0, x1, y1, x1 - x0 - covered
 
     for match in _LINE.finditer(text):
