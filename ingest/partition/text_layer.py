@@ -223,10 +223,17 @@ def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, flo
             pdfium_c.FPDFText_GetRect(textpage.raw, index, left, top, right, bottom)
             x0, y0, x1, y1 = min(x0, left.value), max(y0, top.value), max(x1, right.value), min(y1, bottom.value)
             covered += right.value - left.value
-        for index in (first, last):  # as high as the font (pdfminer's lines are), not as the glyphs drawn
-            if pdfium_c.FPDFText_GetLooseCharBox(textpage.raw, index, loose):
-                y0, y1 = max(y0, loose.top), min(y1, loose.bottom)
         return x0, y0, x1, y1, x1 - x0 - covered
+
+    def tall(first: int, y0: float, y1: float) -> tuple[float, float]:
+        """``y0`` and ``y1`` moved out to an em from the font's descent at character ``first`` when its text runs
+        across the page's PDF space: pdfminer's lines are as high as their font, not as the glyphs drawn."""
+        if pdfium_c.FPDFText_GetCharAngle(textpage.raw, first) == 0 and pdfium_c.FPDFText_GetLooseCharBox(
+            textpage.raw, first, loose
+        ):
+            y1 = min(y1, loose.bottom)
+            y0 = max(y0, loose.bottom + pdfium_c.FPDFText_GetFontSize(textpage.raw, first))
+        return y0, y1
 
     for match in _LINE.finditer(text):
         line = box(on_page[match.start()], on_page[match.end() - 1])
@@ -240,13 +247,37 @@ def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, flo
             pieces, joined = _cut(textpage, text, match.start(), match.end(), on_page, line)
         else:
             pieces, joined = [(match.start(), match.end(), x0, x1)], False
+        line_top, line_bottom = tall(on_page[match.start()], y0, y1)
         for begin, end, left_x, right_x in pieces:
             line_text = " ".join(text[begin:end].replace(_HYPHEN, "-").split())
-            piece = (joined and box(on_page[begin], on_page[end - 1])) or (left_x, y0, right_x, y1)
-            if line_text:
-                (a, b), (c, d) = shown(piece[0], piece[1]), shown(piece[2], piece[3])  # turned by 90°s: a box
-                lines.append(_Line(min(a, c), min(b, d), max(a, c), max(b, d), line_text))
+            if not line_text:
+                continue
+            first, last = on_page[begin], on_page[end - 1]
+            piece = joined and box(first, last)  # lines a hyphen joined: each piece has a box of its own
+            if piece:
+                left_x, right_x, (upper, lower) = piece[0], piece[2], tall(first, piece[1], piece[3])
+            else:
+                upper, lower = line_top, line_bottom
+            (a, b), (c, d) = shown(left_x, upper), shown(right_x, lower)  # turned by 90°s: still a box
+            _add(lines, _Line(min(a, c), min(b, d), max(a, c), max(b, d), line_text))
     return lines
+
+
+def _add(lines: list[_Line], line: _Line) -> None:
+    """``line`` added to ``lines``; or joined to the last one when it goes on from it as pdfminer would join their
+    characters into one line (a superscript, a change of font, that pdfium starts a new line for): beside it, no
+    wider a gap than ``_CHAR_MARGIN`` of their narrower average character, overlapping half the lower one's height."""
+    last = lines[-1] if lines else None
+    if last is not None:
+        gap = line.left - last.right
+        narrower = min((last.right - last.left) / len(last.text), (line.right - line.left) / len(line.text))
+        overlap = min(last.bottom, line.bottom) - max(last.top, line.top)
+        if -narrower < gap < _CHAR_MARGIN * narrower and overlap > min(last.height, line.height) / 2:
+            space = " " if gap > 0.1 * max(last.height, line.height) else ""
+            top, bottom = min(last.top, line.top), max(last.bottom, line.bottom)
+            lines[-1] = _Line(last.left, top, line.right, bottom, last.text + space + line.text)
+            return
+    lines.append(line)
 
 
 def _cut(textpage, text: str, start: int, end: int, on_page: Sequence[int], box: tuple) -> tuple[list, bool]:
