@@ -21,8 +21,10 @@ PAPER = EXAMPLES / "reports" / "layout-parser-paper-fast.pdf"
 
 
 def test_rules_type_most_blocks_as_spacy_does_and_are_undone():
+    from unstructured.partition import text
+
     patched = ("sent_tokenize", "word_tokenize", "pos_tag", "under_non_alpha_ratio")
-    stock = [getattr(text_type, name) for name in patched]
+    stock = [getattr(text_type, name) for name in patched], text.is_us_city_state_zip
     spacy = elements_from_pages(PAPER, [1, 2], "paper.pdf", ["eng"])
     rules = elements_from_pages(PAPER, [1, 2], "paper.pdf", ["eng"], rules=True)
 
@@ -32,7 +34,7 @@ def test_rules_type_most_blocks_as_spacy_does_and_are_undone():
     same = sum(a == b for a, b in pairs)
     assert same >= 0.85 * len(pairs), Counter(pair for pair in pairs if pair[0] != pair[1])
     assert {"Title", "NarrativeText"} <= {element.category for element in rules}
-    assert [getattr(text_type, name) for name in patched] == stock
+    assert ([getattr(text_type, name) for name in patched], text.is_us_city_state_zip) == stock
 
 
 def test_the_letter_ratio_counted_at_c_speed_answers_as_unstructureds():
@@ -55,9 +57,10 @@ def test_rules_tell_the_plain_cases():
                 "The committee approved the budget for the coming year without changes",
                 "• first item of a list",
                 "42",
+                "Doylestown, PA 18901",
             )
         ]
-    assert kinds == ["Title", "NarrativeText", "NarrativeText", "ListItem", "UncategorizedText"]
+    assert kinds == ["Title", "NarrativeText", "NarrativeText", "ListItem", "UncategorizedText", "Address"]
 
 
 def test_line_end_hyphens_wide_gaps_and_a_glyph_without_unicode():
