@@ -166,8 +166,8 @@ def _elements(blocks: list, filename: str, languages: list[str], rules: bool) ->
     with by_rules() if rules else batched(text for _, _, text, _ in blocks):
         for _number, same_page in groupby(blocks, key=lambda block: block[0]):
             page, made = list(same_page), []
-            for number, (width, height), text, points in page:
-                system = PixelSpace(width=width, height=height)
+            system = PixelSpace(*page[0][1])  # one page, one size
+            for number, _, text, points in page:
                 element = element_from_text(text, coordinates=points, coordinate_system=system)
                 metadata = element.metadata  # set field by field: a new ElementMetadata costs more than classifying
                 metadata.filename, metadata.filetype, metadata.page_number = filename, "application/pdf", number
