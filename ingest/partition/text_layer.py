@@ -273,7 +273,7 @@ def _add(lines: list[_Line], line: _Line) -> None:
         narrower = min((last.right - last.left) / len(last.text), (line.right - line.left) / len(line.text))
         overlap = min(last.bottom, line.bottom) - max(last.top, line.top)
         if -narrower < gap < _CHAR_MARGIN * narrower and overlap > min(last.height, line.height) / 2:
-            space = " " if gap > 0.1 * max(last.height, line.height) else ""
+            space = " " if gap > max(last.height, line.height) / 5 else ""  # a word space, not a side bearing
             top, bottom = min(last.top, line.top), max(last.bottom, line.bottom)
             lines[-1] = _Line(last.left, top, line.right, bottom, last.text + space + line.text)
             return
