@@ -120,6 +120,8 @@ def main() -> int:
     elements_from_pages(pdfs[0], [1], pdfs[0].name, ["eng"])
     text_strategy(pdfs[0])
     totals = {name: [0.0] * args.repeat for name in ("stock", "ours", "text", "rules", "floor")}
+    unread = {name: [0.0] * args.repeat for name in ("stock", "rules")}  # on PDFs stock `fast` returns nothing for
+    unread_pages = 0
     agree = elements = 0
     quality = {name: dict.fromkeys(("ordered", "chars", "pages", "kept", "layer"), 0) for name in ("text", "rules")}
     typed = blocks = 0
@@ -136,13 +138,18 @@ def main() -> int:
                 seconds, found = timed(lambda: (fast if side == "stock" else ingest_fast)(path))  # noqa: B023 - called at once
                 totals[side][round_] += seconds
                 stock, ours = (found, ours) if side == "stock" else (stock, found)
+                if side == "stock" and not found:
+                    unread["stock"][round_] += seconds
             seconds, made["text"] = timed(lambda: elements_from_pages(path, numbers, path.name, ["eng"]))  # noqa: B023
             totals["text"][round_] += seconds
             seconds, made["rules"] = timed(lambda: text_strategy(path))  # noqa: B023
             totals["rules"][round_] += seconds
+            if not stock:
+                unread["rules"][round_] += seconds
             seconds, _ = timed(lambda: page_texts(path))  # noqa: B023
             totals["floor"][round_] += seconds
         elements += len(stock)
+        unread_pages += 0 if stock else len(layers[path])
         agree += sum(map(same, stock, ours)) if len(stock) == len(ours) else 0
         for name, elements_of in made.items():
             counts = quality[name]
@@ -173,7 +180,14 @@ def main() -> int:
             f"| {labels[name]} | {min(seconds):.2f}-{max(seconds):.2f} | {rate:.1f} | "
             f"{min(totals['stock']) / min(seconds):.2f} |"
         )
-    print(f"\nelements identical to stock fast: {agree} of {elements} ({agree / max(elements, 1):.4f})")
+    read = [[total - skipped for total, skipped in zip(totals[name], unread[name], strict=True)] for name in unread]
+    print(
+        f"\non the {pages - unread_pages} pages stock fast returns elements for: stock {min(read[0]):.2f}-"
+        f"{max(read[0]):.2f} s, `--strategy text` {min(read[1]):.2f}-{max(read[1]):.2f} s "
+        f"({min(read[0]) / max(min(read[1]), 1e-9):.2f}x); the {unread_pages} pages of PDFs it returns nothing "
+        f"for: stock {min(unread['stock']):.2f} s, `--strategy text` {min(unread['rules']):.2f} s"
+    )
+    print(f"elements identical to stock fast: {agree} of {elements} ({agree / max(elements, 1):.4f})")
     for name in ("text", "rules"):
         counts = quality[name]
         pages_compared = max(counts["pages"], 1)
