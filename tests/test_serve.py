@@ -188,44 +188,44 @@ def test_a_run_from_the_command_line_shows_up_and_moves(ingest_server, tmp_path)
     assert "slow-c.txt" in api.get(f"/runs/{run['run_id']}").text
 
 
-def test_a_run_that_crashes_costs_the_run_not_the_server(ingest_server, tmp_path):
+def slow_document_server(ingest_server, tmp_path):
+    """A server over a folder of one document that takes 8 s to partition (tests/crash's "slow" fault)."""
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "slow-a.txt").write_text("A slow document.")
-    api = ingest_server(
+    return ingest_server(
         "--local-path", str(folder), env={"INGEST_TEST_FAULT": "slow-a=slow", "INGEST_TEST_FAULT_DIR": str(tmp_path)}
     )
-    first = api.post("/api/runs").json()["run_id"]  # no body: the server's source
-    second = api.post("/api/runs", data=json.dumps({"source": str(folder), "reprocess": True})).json()["run_id"]
-    assert api.get(f"/api/runs/{second}").json()["status"] == "queued"  # one at a time
+
+
+def partitioning(api, tmp_path, run_id: int) -> int:
+    """The process of run ``run_id``, once it is partitioning the slow document."""
     deadline = time.monotonic() + 60
     while not (tmp_path / "slow-a.started").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     with sqlite3.connect(api.out / ".ingest" / "state.db") as db:
-        pid = db.execute("SELECT pid FROM runs WHERE id=?", (first,)).fetchone()[0]
-    os.kill(pid, signal.SIGKILL)  # the run's process, as the OOM killer would
+        return db.execute("SELECT pid FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+
+
+def test_a_run_that_crashes_costs_the_run_not_the_server(ingest_server, tmp_path):
+    api = slow_document_server(ingest_server, tmp_path)
+    first = api.post("/api/runs").json()["run_id"]  # no body: the server's source
+    second = api.post("/api/runs", data=json.dumps({"source": str(tmp_path / "docs"), "reprocess": True})).json()
+    assert api.get(f"/api/runs/{second['run_id']}").json()["status"] == "queued"  # one at a time
+    os.kill(partitioning(api, tmp_path, first), signal.SIGKILL)  # the run's process, as the OOM killer would
 
     crashed = api.wait(first)
     assert crashed["status"] == "failed" and "ended" in crashed["error"]
     assert api.get(f"/api/runs/{first}/result").status_code == 404
     assert api.get("/api/health").json()["status"] == "ok"
-    after = api.wait(second)  # the next one runs, and does the document
+    after = api.wait(second["run_id"])  # the next one runs, and does the document
     assert after["status"] == "done" and after["counts"]["processed"] == 1
 
 
 def test_sigterm_stops_the_server_and_the_run_going_on(ingest_server, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "slow-a.txt").write_text("A slow document.")
-    api = ingest_server(
-        "--local-path", str(folder), env={"INGEST_TEST_FAULT": "slow-a=slow", "INGEST_TEST_FAULT_DIR": str(tmp_path)}
-    )
+    api = slow_document_server(ingest_server, tmp_path)
     run_id = api.post("/api/runs").json()["run_id"]
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "slow-a.started").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    with sqlite3.connect(api.out / ".ingest" / "state.db") as db:
-        pid = db.execute("SELECT pid FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+    pid = partitioning(api, tmp_path, run_id)
 
     api.process.send_signal(signal.SIGTERM)  # as systemd or `docker stop` stops a service
 
