@@ -1,12 +1,13 @@
 """A PDF's text layer as pdfium reads it: each page's text, and elements built from it for pages that the
 partitioner lost, for a whole PDF it would not read, and for every page under ``--strategy text``.
 
-Elements are made as unstructured's ``fast`` makes them from pdfminer's text boxes: pdfium's lines cut where a
-wide gap parts them (a table's cells, a leader to a page number), grouped into blocks by pdfminer's rules (lines of
-about one height, near each other, aligned left, right or on their centres), each block's text classified by
-unstructured's own ``element_from_text`` (with its spaCy calls, or by rules), and a page's elements put in reading
-order by unstructured's own XY-cut, as ``fast`` orders its elements; with the page number, the block's coordinates
-(points, origin top left) and ``text_source: "pdfium"`` in their metadata.
+Elements are made as unstructured's ``fast`` makes them from pdfminer's text boxes: pdfium's lines parted where a
+wide gap parts them (a table's cells, a leader to a page number) and joined where pdfium broke one of pdfminer's
+(a superscript), grouped into blocks by pdfminer's rules (lines of about one height, near each other, aligned left,
+right or on their centres), each block's text classified by unstructured's own ``element_from_text`` (with its
+spaCy calls, or by rules), and a page's elements put in the order unstructured's XY-cut gives ``fast``'s (the same
+steps, on lists); with the page number, the block's coordinates (points, origin top left) and
+``text_source: "pdfium"`` in their metadata.
 """
 
 from __future__ import annotations
