@@ -23,7 +23,7 @@ PAPER = EXAMPLES / "reports" / "layout-parser-paper-fast.pdf"
 def test_rules_type_most_blocks_as_spacy_does_and_are_undone():
     from unstructured.partition import text
 
-    patched = ("sent_tokenize", "word_tokenize", "pos_tag", "under_non_alpha_ratio")
+    patched = ("sent_tokenize", "word_tokenize", "pos_tag", "under_non_alpha_ratio", "sentence_count")
     stock = [getattr(text_type, name) for name in patched], text.is_us_city_state_zip
     spacy = elements_from_pages(PAPER, [1, 2], "paper.pdf", ["eng"])
     rules = elements_from_pages(PAPER, [1, 2], "paper.pdf", ["eng"], rules=True)
