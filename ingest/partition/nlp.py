@@ -20,6 +20,7 @@ from functools import lru_cache
 _BATCH = 256
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _WORD = re.compile(r"\w+|[^\w\s]")
+_ZIP = re.compile(r"\d{5}").search  # unstructured's US city/state/zip pattern needs one, and a comma
 _LETTERS = re.compile(r"[^\W\d_]+")
 _VERB_WORDS = 8  # a text of this many words is taken to have a verb (spaCy's tagger nearly always finds one)
 _FEW_WORDS = 5  # in a text shorter than this, a word that may be a noun is not taken for its verb
@@ -139,8 +140,8 @@ def by_rules() -> Iterator[None]:
     unstructured takes it for a language other than English). About 10x cheaper than spaCy; 0.90 of the block types
     that spaCy's answers give (``benchmarks/fast_bench.py``). Three of its own checks are made cheaper, with the
     same answers: the share of letters counted at C speed, a text's sentences counted once for the two checks that
-    count them, and the US "City, ST 12345" pattern tried only on a text with a comma (the pattern has one; without,
-    its regular expression backtracks through every word)."""
+    count them, and the US "City, ST 12345" pattern tried only on a text with a comma and five digits in a row (the
+    pattern needs both; without, its regular expression backtracks through every word)."""
     from unstructured.partition import text, text_type
 
     patched = [
@@ -149,7 +150,11 @@ def by_rules() -> Iterator[None]:
         (text_type, "pos_tag", _verb_tags),
         (text_type, "under_non_alpha_ratio", under_non_alpha_ratio),
         (text_type, "sentence_count", lru_cache(maxsize=1024)(text_type.sentence_count)),
-        (text, "is_us_city_state_zip", lambda line, stock=text.is_us_city_state_zip: "," in line and stock(line)),
+        (
+            text,
+            "is_us_city_state_zip",
+            lambda line, stock=text.is_us_city_state_zip: "," in line and _ZIP(line) and stock(line),
+        ),
     ]
     stock = [(module, name, getattr(module, name)) for module, name, _ in patched]
     for module, name, rule in patched:
