@@ -199,9 +199,10 @@ def _shown(page) -> tuple[tuple[float, float], Callable[[float, float], tuple[fl
 
 
 def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, float]]) -> list[_Line]:
-    """The page's lines as pdfminer would make them, in pdfium's order: its text split where pdfium ends a line and
-    cut at a space before a wide gap or at a hyphen pdfium joined to the next line; each line's box (on the page as
-    it is ``shown``) from pdfium's rectangles for its characters, as high as its font."""
+    """The page's lines as pdfminer would make them, in pdfium's order: its text split where pdfium ends a line, cut
+    at a space before a wide gap or at a hyphen pdfium joined to the next line (``_cut``), and joined where pdfium
+    broke one of pdfminer's (``_add``); each line's box (on the page as it is ``shown``) from pdfium's rectangles for
+    its characters, as high as its font."""
     import ctypes
 
     import pypdfium2.raw as pdfium_c
