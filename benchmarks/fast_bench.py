@@ -11,7 +11,8 @@ coordinates. Text-layer path: every page with text read by `ingest/partition/tex
 ingest makes for pages that `fast` loses). `--strategy text`: every page read in one pass, blocks classified by rules,
 coverage measured (OCR of pages without text aside: `fast` does none). For both: coverage of the text layer, and the
 similarity of each page's text to stock `fast`'s text of the same page (pages where both have text): in order
-(rapidfuzz's ratio: reading order counts) and as multisets of characters (only what is there counts); and for the
+(rapidfuzz's ratio: reading order counts) and as multisets of characters (only what is there counts), and in order
+over the pages where stock `fast` itself holds 0.99 or more of the text layer; and for the
 text strategy, the share of its blocks typed as the text-layer path (unstructured's spaCy classifier) types them.
 """
 
@@ -71,13 +72,14 @@ def same(a, b) -> bool:
     )
 
 
-def similarity(stock: list, ours: list, pages: int) -> tuple[float, float, int]:
+def similarity(stock: list, ours: list, layer: list[str]) -> dict[str, float]:
     """Summed character similarity of each page's text, in order and as multisets of characters, over pages where
-    both have text; and how many such pages."""
+    both have text, and how many such pages; and the summed in-order similarity and count over those of them where
+    stock `fast` holds 0.99 or more of the page's text layer (where its own text is the page's)."""
     from rapidfuzz import fuzz
 
     def by_page(elements):
-        texts = [[] for _ in range(pages)]
+        texts = [[] for _ in layer]
         for element in elements:
             texts[(element.metadata.page_number or 1) - 1].append(element.text)
         return [" ".join(" ".join(page).split()) for page in texts]
@@ -86,8 +88,15 @@ def similarity(stock: list, ours: list, pages: int) -> tuple[float, float, int]:
         a, b = characters(a), characters(b)
         return 2 * sum((a & b).values()) / max(a.total() + b.total(), 1)
 
-    pairs = [(a, b) for a, b in zip(by_page(stock), by_page(ours), strict=True) if a and b]
-    return sum(fuzz.ratio(a, b) / 100 for a, b in pairs), sum(unordered(a, b) for a, b in pairs), len(pairs)
+    whole = [page.kept >= 0.99 * page.layer for page in measure(layer, stock)]
+    pairs = [(a, b, full) for a, b, full in zip(by_page(stock), by_page(ours), whole, strict=True) if a and b]
+    return {
+        "ordered": sum(fuzz.ratio(a, b) / 100 for a, b, _ in pairs),
+        "chars": sum(unordered(a, b) for a, b, _ in pairs),
+        "pages": len(pairs),
+        "ordered_whole": sum(fuzz.ratio(a, b) / 100 for a, b, full in pairs if full),
+        "pages_whole": sum(full for _, _, full in pairs),
+    }
 
 
 def text_strategy(path: Path) -> list:
@@ -123,7 +132,10 @@ def main() -> int:
     unread = {name: [0.0] * args.repeat for name in ("stock", "rules")}  # on PDFs stock `fast` returns nothing for
     unread_pages = 0
     agree = elements = 0
-    quality = {name: dict.fromkeys(("ordered", "chars", "pages", "kept", "layer"), 0) for name in ("text", "rules")}
+    quality = {
+        name: dict.fromkeys(("ordered", "chars", "pages", "ordered_whole", "pages_whole", "kept", "layer"), 0)
+        for name in ("text", "rules")
+    }
     typed = blocks = 0
     stock = ours = []
     made = {}
@@ -154,10 +166,8 @@ def main() -> int:
         for name, elements_of in made.items():
             counts = quality[name]
             if stock:
-                ordered, chars, count = similarity(stock, elements_of, len(layers[path]))
-                counts["ordered"] += ordered
-                counts["chars"] += chars
-                counts["pages"] += count
+                for key, value in similarity(stock, elements_of, layers[path]).items():
+                    counts[key] += value
             coverage = measure(layers[path], elements_of)
             counts["kept"] += sum(p.kept for p in coverage)
             counts["layer"] += sum(p.layer for p in coverage)
@@ -190,11 +200,12 @@ def main() -> int:
     print(f"elements identical to stock fast: {agree} of {elements} ({agree / max(elements, 1):.4f})")
     for name in ("text", "rules"):
         counts = quality[name]
-        pages_compared = max(counts["pages"], 1)
+        pages_compared, whole = max(counts["pages"], 1), max(counts["pages_whole"], 1)
         print(
             f"{labels[name]}: coverage {counts['kept'] / max(counts['layer'], 1):.4f}, similarity to fast per page "
             f"in order {counts['ordered'] / pages_compared:.4f}, as characters {counts['chars'] / pages_compared:.4f}"
-            f" over {counts['pages']} pages"
+            f" over {counts['pages']} pages; in order {counts['ordered_whole'] / whole:.4f} over"
+            f" the {counts['pages_whole']} of them where stock fast holds 0.99 of the text layer"
         )
     print(
         f"`--strategy text` blocks typed as unstructured's spaCy classifier types them: {typed} of {blocks} "

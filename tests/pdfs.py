@@ -144,3 +144,54 @@ def table_page(path: Path) -> Path:
     for y, first, second in paragraphs:
         content += b"BT /F1 11 Tf 14 TL 72 %d Td (%s) Tj T* (%s) Tj ET\n" % (y, first.encode(), second.encode())
     return write(path, [content])
+
+
+def right_to_left(path: Path) -> Path:
+    """Right-to-left text drawn as producers draw it, glyphs left to right across the page (Helvetica's glyphs stand
+    in, a ToUnicode map gives their letters): the Arabic "سلام" with a lam-alef ligature (one glyph for "لا"), a line
+    of English holding the Hebrew "שלום עולם" (two words), and those two words alone."""
+    letters = {"A": "ש", "B": "ל", "C": "ו", "D": "ם", "E": "ע", "M": "م", "L": "لا", "S": "س"}
+    bfchar = b"".join(
+        b"<%02X> <%s>\n" % (ord(code), text.encode("utf-16-be").hex().encode()) for code, text in letters.items()
+    )
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Letters def "
+        b"1 begincodespacerange <00> <FF> endcodespacerange %d beginbfchar\n%sendbfchar endcmap "
+        b"CMapName currentdict /CMap defineresource pop end end" % (len(letters), bfchar)
+    )
+    # drawn left to right: "سلام" is meem, lam-alef, seen; "שלום עולם" is final mem, lamed, vav, ayin, then
+    # the first word
+    content = b"BT /F1 14 Tf 72 700 Td (MLS) Tj 0 -40 Td (say: DBCE DCBA to all) Tj 0 -40 Td (DBCE DCBA) Tj ET\n"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [6 0 R] /Count 1 >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 4 0 R >>",
+        _stream(cmap),
+        _stream(content),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
+        b"/Resources << /Font << /F1 3 0 R >> >> >>",
+    ]
+    path.write_bytes(_pdf(objects))
+    return path
+
+
+def filled_form(path: Path) -> Path:
+    """An A4 page whose media box it inherits from the page tree, with a label drawn on it and three form fields
+    filled in: a text field, a choice field and a check box (a filled field's value is drawn from its widget, not
+    the page's content)."""
+    fields = [
+        b"/FT /Tx /T (name) /V (Alice Example) /Rect [150 740 330 760]",
+        b"/FT /Ch /T (colour) /Opt [(Red) (Green)] /V (Green) /Rect [150 700 330 720]",
+        b"/FT /Btn /T (agree) /V /Yes /AS /Yes /Rect [150 660 170 680]",
+    ]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R 6 0 R 7 0 R] >> >>",
+        b"<< /Type /Pages /Kids [4 0 R] /Count 1 /MediaBox [0 0 595.28 841.89] >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /Page /Parent 2 0 R /Contents 8 0 R /Annots [5 0 R 6 0 R 7 0 R] "
+        b"/Resources << /Font << /F1 3 0 R >> >> >>",
+        *(b"<< /Type /Annot /Subtype /Widget /P 4 0 R %s >>" % field for field in fields),
+        _stream(b"BT /F1 12 Tf 72 745 Td (Name:) Tj 0 -40 Td (Colour:) Tj 0 -40 Td (Agreed:) Tj ET\n"),
+    ]
+    path.write_bytes(_pdf(objects))
+    return path

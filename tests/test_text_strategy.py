@@ -15,7 +15,7 @@ from ingest.config import PartitionConfig
 from ingest.errors import DocumentError
 from ingest.partition import check_prerequisites, partition_file
 from ingest.partition.nlp import by_rules, under_non_alpha_ratio
-from ingest.partition.text_layer import elements_from_pages
+from ingest.partition.text_layer import elements_from_pages, page_texts
 
 PAPER = EXAMPLES / "reports" / "layout-parser-paper-fast.pdf"
 
@@ -107,6 +107,42 @@ def test_turned_pages_boxed_as_they_are_shown_like_fast(tmp_path):
         assert (system.width, system.height) == pytest.approx((expected.width, expected.height))
         for point, other in zip(mine.metadata.coordinates.points, theirs.metadata.coordinates.points, strict=True):
             assert point == pytest.approx(other, abs=1.0)
+
+
+def test_right_to_left_text_reads_as_written(tmp_path):
+    """pdfium turns right-to-left runs round to read them, but also a glyph's own characters (a lam-alef ligature,
+    "لا", comes out "ال") and, in a line that holds English too, each word alone, leaving the words in drawing
+    order. The text strategy reads them as written; a line of Hebrew alone, which pdfium reads right, is kept. The
+    first assertion is pdfium's own reading: when an upgrade mends it, this test says so."""
+    pdf = pdfs.right_to_left(tmp_path / "rtl.pdf")
+    assert page_texts(pdf) == ["سالم\r\nsay: עולם שלום to all\r\nשלום עולם"]
+    cfg = PartitionConfig(strategy="text")
+    check_prerequisites(cfg)
+    done = partition_file(pdf, "rtl.pdf", cfg)
+
+    assert [element.text for element in done.elements] == ["سلام", "say: שלום עולם to all", "שלום עולם"]
+    assert done.coverage.ratio == 1.0
+
+
+def test_filled_form_fields_and_an_inherited_media_box_as_fast_gives_them(tmp_path):
+    """A filled text or choice field's value is drawn from its widget, not the page's content, so pdfium's text
+    leaves it out: it is added as `fast` adds it (a check box's is not). The page inherits its A4 media box from the
+    page tree, which pdfium does not give as the page's own: boxes are still on the page as shown, as in `fast`."""
+    from unstructured.partition.pdf import partition_pdf
+
+    pdf = pdfs.filled_form(tmp_path / "form.pdf")
+    cfg = PartitionConfig(strategy="text")
+    check_prerequisites(cfg)
+    ours = partition_file(pdf, "form.pdf", cfg).elements
+    stock = partition_pdf(str(pdf), strategy="fast", languages=["eng"])
+
+    assert [element.text for element in ours] == ["Name:", "Colour:", "Agreed:", "Alice Example", "Green"]
+    for mine, theirs in zip(ours, stock, strict=True):
+        assert mine.text == theirs.text
+        system = mine.metadata.coordinates.system
+        assert (system.width, system.height) == pytest.approx((595.28, 841.89))
+        for point, other in zip(mine.metadata.coordinates.points, theirs.metadata.coordinates.points, strict=True):
+            assert point == pytest.approx(other, abs=1.5)
 
 
 def test_every_text_page_from_the_layer_and_the_scanned_one_by_ocr(tmp_path):

@@ -13,7 +13,7 @@ steps, on lists); with the page number, the block's coordinates (points, origin 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, groupby
@@ -26,6 +26,11 @@ _LINE_MARGIN = 0.5  # lines this many line heights apart or nearer may share a b
 _LINE = re.compile(r"[^\r\n]+")  # pdfium ends each line of its text with CR LF
 _HYPHEN = "\ufffe"  # what pdfium puts for a hyphen that ends a line
 _PARTING = re.compile(f"[ {_HYPHEN}](?=[^ ])")  # where pdfium's line may hold two of pdfminer's
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")  # Hebrew, Arabic, Syriac, Thaana, N'Ko
+_NOT_LEFT_TO_RIGHT = "[^\\sA-Za-z0-9\u0660-\u0669\u06f0-\u06f9]"  # digits, Arabic ones too, read left to right
+_RIGHT_TO_LEFT_WORD = f"{_NOT_LEFT_TO_RIGHT}*{_RIGHT_TO_LEFT.pattern}{_NOT_LEFT_TO_RIGHT}*"
+_RIGHT_TO_LEFT_WORDS = re.compile(f"{_RIGHT_TO_LEFT_WORD}(?:\\s+{_RIGHT_TO_LEFT_WORD})+")
+_WORD = re.compile(r"\S+")
 
 
 def page_texts(path: Path) -> list[str] | None:
@@ -98,10 +103,8 @@ class _Line:
 def elements_from_pages(path: Path, pages: list[int], filename: str, languages: list[str], rules: bool = False) -> list:
     """The elements of ``pages`` (numbered from 1), in page order, from the text layer. ``rules``: classified by
     rules (``nlp.by_rules``) rather than by unstructured's spaCy calls (batched)."""
-    import pypdfium2
-
     blocks = []
-    pdf = pypdfium2.PdfDocument(str(path))
+    pdf = _open(path)
     try:
         for number in pages:
             blocks += _page_blocks(pdf, number)[1]
@@ -118,7 +121,7 @@ def read(path: Path, filename: str, languages: list[str]) -> tuple[list[str], li
     from ingest.partition.coverage import characters
 
     try:
-        pdf = pypdfium2.PdfDocument(str(path))
+        pdf = _open(path)
     except pypdfium2.PdfiumError:
         return None
     layer, blocks = [], []
@@ -130,6 +133,17 @@ def read(path: Path, filename: str, languages: list[str]) -> tuple[list[str], li
     finally:
         pdf.close()
     return layer, _elements(blocks, filename, languages, rules=True)
+
+
+def _open(path: Path):
+    """The PDF, with its form fields' values at hand when it has an interactive form."""
+    import pypdfium2
+    import pypdfium2.raw as pdfium_c
+
+    pdf = pypdfium2.PdfDocument(str(path))
+    if pdfium_c.FPDF_GetFormType(pdf.raw) != pdfium_c.FORMTYPE_NONE:
+        pdf.init_forms()  # before any page is loaded
+    return pdf
 
 
 def _page_blocks(pdf, number: int) -> tuple[str, list]:
@@ -150,6 +164,8 @@ def _page_blocks(pdf, number: int) -> tuple[str, list]:
             top, bottom = min(line.top for line in block), max(line.bottom for line in block)
             points = ((left, top), (left, bottom), (right, bottom), (right, top))
             blocks.append((number, size, " ".join(line.text for line in block), points))
+        if pdf.formenv is not None:
+            blocks += [(number, size, value, points) for value, points in _field_values(pdf.formenv, page, shown)]
         return text, blocks
     finally:
         textpage.close()
@@ -182,11 +198,46 @@ def _elements(blocks: list, filename: str, languages: list[str], rules: bool) ->
     return elements
 
 
+def _field_values(form, page, shown: Callable[[float, float], tuple[float, float]]) -> list[tuple[str, tuple]]:
+    """The values typed or chosen in the page's text and choice fields, with their corners (as `fast` adds them):
+    they are drawn from the fields' widgets, not the page's content, so they are not in its text."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    kinds = (pdfium_c.FPDF_FORMFIELD_TEXTFIELD, pdfium_c.FPDF_FORMFIELD_COMBOBOX, pdfium_c.FPDF_FORMFIELD_LISTBOX)
+    values, rect = [], pdfium_c.FS_RECTF()
+    for index in range(pdfium_c.FPDFPage_GetAnnotCount(page.raw)):
+        annotation = pdfium_c.FPDFPage_GetAnnot(page.raw, index)
+        try:
+            if (
+                pdfium_c.FPDFAnnot_GetSubtype(annotation) != pdfium_c.FPDF_ANNOT_WIDGET
+                or pdfium_c.FPDFAnnot_GetFormFieldType(form.raw, annotation) not in kinds
+                or not pdfium_c.FPDFAnnot_GetRect(annotation, rect)
+            ):
+                continue
+            size = pdfium_c.FPDFAnnot_GetFormFieldValue(form.raw, annotation, None, 0)
+            buffer = ctypes.create_string_buffer(size)
+            pdfium_c.FPDFAnnot_GetFormFieldValue(
+                form.raw, annotation, ctypes.cast(buffer, ctypes.POINTER(pdfium_c.FPDF_WCHAR)), size
+            )
+            value = buffer.raw[: size - 2].decode("utf-16-le", "replace").strip()
+            if value:
+                (a, b), (c, d) = shown(rect.left, rect.top), shown(rect.right, rect.bottom)
+                corners = (min(a, c), min(b, d)), (min(a, c), max(b, d)), (max(a, c), max(b, d)), (max(a, c), min(b, d))
+                values.append((value, corners))
+        finally:
+            pdfium_c.FPDFPage_CloseAnnot(annotation)
+    return values
+
+
 def _shown(page) -> tuple[tuple[float, float], Callable[[float, float], tuple[float, float]]]:
     """The page as it is shown, in `fast`'s frame (pdfminer's): its size, and a map from the page's PDF space (y up)
     to it: the media box's top left corner at the origin, y down, the page's /Rotate applied (a landscape page is
-    often a portrait one turned). pdfium's own ``FPDF_PageToDevice`` maps the same way but to whole points."""
-    x0, y0, x1, y1 = page.get_mediabox()
+    often a portrait one turned). pdfium's own ``FPDF_PageToDevice`` maps the same way but to whole points. A media
+    box the page inherits from the page tree is not its own to pdfium: then the box shown, inherited, stands for it.
+    """
+    x0, y0, x1, y1 = page.get_mediabox(fallback_ok=False) or page.get_bbox()
     width, height = x1 - x0, y1 - y0
     rotation = page.get_rotation()
     if rotation == 90:
@@ -211,6 +262,7 @@ def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, flo
     left, top, right, bottom = (ctypes.c_double() for _ in range(4))
     loose = pdfium_c.FS_RECTF()
     on_page = _on_page(textpage, text)
+    right_to_left = _RIGHT_TO_LEFT.search(text) is not None
 
     def box(first: int, last: int) -> tuple[float, float, float, float, float] | None:
         """The union of pdfium's rectangles for characters ``first`` to ``last`` (one a run of text), and how much
@@ -245,17 +297,21 @@ def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, flo
         # a gap that parts the line lies between pdfium's runs, or inside a run wider than its characters would be:
         # only then are the characters around its spaces looked at
         spread = max(uncovered, x1 - x0 - _SPREAD * len(match.group()) * (y0 - y1))
+        both_ways = right_to_left and _RIGHT_TO_LEFT.search(match.group()) is not None
         if spread > _CHAR_MARGIN * (y0 - y1) / 2 or _HYPHEN in match.group():
-            pieces, joined = _cut(textpage, text, match.start(), match.end(), on_page, line)
+            pieces, joined = _cut(textpage, text, match.start(), match.end(), on_page, line, both_ways)
         else:
             pieces, joined = [(match.start(), match.end(), x0, x1)], False
         line_top, line_bottom = tall(on_page[match.start()], y0, y1)
         for begin, end, left_x, right_x in pieces:
-            line_text = " ".join(text[begin:end].replace(_HYPHEN, "-").split())
+            line_text = text[begin:end]
+            if both_ways:
+                line_text = _right_to_left(textpage, line_text, on_page[begin:end])
+            line_text = " ".join(line_text.replace(_HYPHEN, "-").split())
             if not line_text:
                 continue
             first, last = on_page[begin], on_page[end - 1]
-            piece = joined and box(first, last)  # lines a hyphen joined: each piece has a box of its own
+            piece = joined and box(first, last)  # a hyphen joined lines, or both ways: each piece has a box of its own
             if piece:
                 left_x, right_x, (upper, lower) = piece[0], piece[2], tall(first, piece[1], piece[3])
             else:
@@ -282,11 +338,14 @@ def _add(lines: list[_Line], line: _Line) -> None:
     lines.append(line)
 
 
-def _cut(textpage, text: str, start: int, end: int, on_page: Sequence[int], box: tuple) -> tuple[list, bool]:
+def _cut(
+    textpage, text: str, start: int, end: int, on_page: Sequence[int], box: tuple, both_ways: bool = False
+) -> tuple[list, bool]:
     """Where pdfminer would part the line ``text[start:end]`` that pdfium made (its ``box``): at a space before a
     gap wider than ``_CHAR_MARGIN`` characters, and after a hyphen that ends a line (pdfium joins the next line to
-    it). The pieces as (start, end, left, right), and whether a hyphen joined lines (then the pieces' boxes are not
-    the line's)."""
+    it). ``both_ways``: the line holds right-to-left text, which pdfium gives in reading order, not across the page:
+    a gap may open to the left, and is one only where no other character of the line is drawn. The pieces as
+    (start, end, left, right), and whether their boxes are not the line's (a hyphen joined lines, or both ways)."""
     import ctypes
 
     import pypdfium2.raw as pdfium_c
@@ -294,7 +353,9 @@ def _cut(textpage, text: str, start: int, end: int, on_page: Sequence[int], box:
     left, top, right, bottom = (ctypes.c_double() for _ in range(4))
     char_box, raw = pdfium_c.FPDFText_GetCharBox, textpage.raw
     height = max(box[1] - box[3], 1.0)
-    pieces, x0, joined = [], box[0], False
+    drawn = map(textpage.get_charbox, on_page[start:end]) if both_ways else ()
+    centres = sorted((x0 + x1) / 2 for x0, _, x1, _ in drawn)  # where the line's characters are drawn
+    pieces, x0, joined = [], box[0], both_ways
     for match in _PARTING.finditer(text, start, end):
         position = match.start()
         if position == end - 1:
@@ -302,9 +363,16 @@ def _cut(textpage, text: str, start: int, end: int, on_page: Sequence[int], box:
         index = on_page[position]
         space = text[position] == " "
         char_box(raw, index - space, left, right, bottom, top)
-        end_x, end_top = right.value, top.value
+        end_x, end_top, end_left = right.value, top.value, left.value
         char_box(raw, index + 1, left, right, bottom, top)
-        if space and left.value - end_x > _CHAR_MARGIN * max(right.value - left.value, height / 2):
+        gap, (near, far) = left.value - end_x, (end_x, left.value)
+        if both_ways and end_left - right.value > gap:
+            gap, (near, far) = end_left - right.value, (right.value, end_left)
+        if (
+            space
+            and gap > _CHAR_MARGIN * max(right.value - left.value, height / 2)
+            and bisect_left(centres, far) == bisect_right(centres, near)
+        ):
             pieces.append((start, position, x0, end_x))
             start, x0 = position + 1, left.value
         elif not space and (left.value < end_x - height or abs(top.value - end_top) > height / 2):
@@ -312,6 +380,36 @@ def _cut(textpage, text: str, start: int, end: int, on_page: Sequence[int], box:
             start, x0, joined = position + 1, left.value, True
     pieces.append((start, end, x0, box[2]))
     return pieces, joined
+
+
+def _right_to_left(textpage, text: str, indices: Sequence[int]) -> str:
+    """``text`` (its characters at ``indices`` on the page) with its right-to-left words read as they are drawn.
+    pdfium turns a right-to-left run round to read it, but the characters of one glyph too (a lam-alef ligature,
+    mapped to "لا", comes out "ال"; a glyph's characters follow each other with one box), and in a line that
+    also holds left-to-right text it turns each word alone: the words of a run come out in drawing order. So each
+    glyph's characters are put back in its font's order, and a run of right-to-left words in order from the right."""
+    import pypdfium2.raw as pdfium_c
+
+    boxes = [textpage.get_charbox(index) for index in indices]
+    glyphs, start = [], 0
+    for end in range(1, len(text) + 1):
+        if end == len(text) or boxes[end] != boxes[start]:
+            glyph = text[start:end]
+            glyphs.append(glyph[::-1] if end - start > 1 and _RIGHT_TO_LEFT.search(glyph) else glyph)
+            start = end
+    text = "".join(glyphs)
+    if pdfium_c.FPDFText_GetCharAngle(textpage.raw, indices[0]):  # turned text: not read across the page
+        return text
+
+    def centre(word: re.Match) -> float:
+        return sum(boxes[word.start()][0::2] + boxes[word.end() - 1][0::2]) / 4
+
+    out, at = [], 0
+    for run in _RIGHT_TO_LEFT_WORDS.finditer(text):
+        words = sorted(_WORD.finditer(text, run.start(), run.end()), key=centre, reverse=True)
+        out += [text[at : run.start()], " ".join(word.group() for word in words)]
+        at = run.end()
+    return "".join(out) + text[at:]
 
 
 def _on_page(textpage, text: str) -> Sequence[int]:
