@@ -3,10 +3,11 @@ partitioner lost, for a whole PDF it would not read, and for every page under ``
 
 Elements are made as unstructured's ``fast`` makes them from pdfminer's text boxes: pdfium's lines parted where a
 wide gap parts them (a table's cells, a leader to a page number) and joined where pdfium broke one of pdfminer's
-(a superscript), grouped into blocks by pdfminer's rules (lines of about one height, near each other, aligned left,
-right or on their centres), each block's text classified by unstructured's own ``element_from_text`` (with its
-spaCy calls, or by rules), and a page's elements put in the order unstructured's XY-cut gives ``fast``'s (the same
-steps, on lists); with the page number, the block's coordinates (points, origin top left) and
+(a superscript), right-to-left words read as written (pdfium turns some round), grouped into blocks by pdfminer's
+rules (lines of about one height, near each other, aligned left, right or on their centres), the values of filled
+form fields added as ``fast`` adds them, each block's text classified by unstructured's own ``element_from_text``
+(with its spaCy calls, or by rules), and a page's elements put in the order unstructured's XY-cut gives ``fast``'s
+(the same steps, on lists); with the page number, the block's coordinates (points, origin top left) and
 ``text_source: "pdfium"`` in their metadata.
 """
 
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate, groupby
 from pathlib import Path
 
-_CHAR_MARGIN = 3.0  # a gap wider than this many character widths cuts a line (pdfminer's char_margin, 2, measured
-# on its character boxes; pdfium's are tighter)
+_GAP = 2.0  # a gap this many character widths wide parts a line (pdfminer's char_margin, on advance-wide boxes)
+_CHAR_MARGIN = 3.0  # the same on pdfium's character boxes, which are tighter: for joining lines back
 _SPREAD = 0.5  # a line wider than this many heights a character may hide a wide gap in one of pdfium's runs
 _LINE_MARGIN = 0.5  # lines this many line heights apart or nearer may share a block (pdfminer's line_margin)
 _LINE = re.compile(r"[^\r\n]+")  # pdfium ends each line of its text with CR LF
@@ -341,17 +342,18 @@ def _add(lines: list[_Line], line: _Line) -> None:
 def _cut(
     textpage, text: str, start: int, end: int, on_page: Sequence[int], box: tuple, both_ways: bool = False
 ) -> tuple[list, bool]:
-    """Where pdfminer would part the line ``text[start:end]`` that pdfium made (its ``box``): at a space before a
-    gap wider than ``_CHAR_MARGIN`` characters, and after a hyphen that ends a line (pdfium joins the next line to
-    it). ``both_ways``: the line holds right-to-left text, which pdfium gives in reading order, not across the page:
-    a gap may open to the left, and is one only where no other character of the line is drawn. The pieces as
-    (start, end, left, right), and whether their boxes are not the line's (a hyphen joined lines, or both ways)."""
+    """Where pdfminer would part the line ``text[start:end]`` that pdfium made (its ``box``): at a space where the
+    characters each side of it are ``_GAP`` times the wider one's advance apart, and after a hyphen that ends a line
+    (pdfium joins the next line to it). ``both_ways``: the line holds right-to-left text, which pdfium gives in
+    reading order, not across the page: a gap may open to the left, and is one only where no other character of the
+    line is drawn. The pieces as (start, end, left, right), and whether their boxes are not the line's (a hyphen
+    joined lines, or both ways)."""
     import ctypes
 
     import pypdfium2.raw as pdfium_c
 
     left, top, right, bottom = (ctypes.c_double() for _ in range(4))
-    char_box, raw = pdfium_c.FPDFText_GetCharBox, textpage.raw
+    raw, char_box = textpage.raw, pdfium_c.FPDFText_GetCharBox
     height = max(box[1] - box[3], 1.0)
     drawn = map(textpage.get_charbox, on_page[start:end]) if both_ways else ()
     centres = sorted((x0 + x1) / 2 for x0, _, x1, _ in drawn)  # where the line's characters are drawn
@@ -365,14 +367,8 @@ def _cut(
         char_box(raw, index - space, left, right, bottom, top)
         end_x, end_top, end_left = right.value, top.value, left.value
         char_box(raw, index + 1, left, right, bottom, top)
-        gap, (near, far) = left.value - end_x, (end_x, left.value)
-        if both_ways and end_left - right.value > gap:
-            gap, (near, far) = end_left - right.value, (right.value, end_left)
-        if (
-            space
-            and gap > _CHAR_MARGIN * max(right.value - left.value, height / 2)
-            and bisect_left(centres, far) == bisect_right(centres, near)
-        ):
+        gap = max(left.value - end_x, end_left - right.value if both_ways else 0.0)
+        if space and gap >= _GAP * (right.value - left.value) and _parts(raw, index, both_ways, centres):
             pieces.append((start, position, x0, end_x))
             start, x0 = position + 1, left.value
         elif not space and (left.value < end_x - height or abs(top.value - end_top) > height / 2):
@@ -380,6 +376,24 @@ def _cut(
             start, x0, joined = position + 1, left.value, True
     pieces.append((start, end, x0, box[2]))
     return pieces, joined
+
+
+def _parts(raw, index: int, both_ways: bool, centres: list[float]) -> bool:
+    """Whether pdfminer parts a line at the space at ``index``: the characters each side of it (the space itself
+    when it is drawn, not made up by pdfium) are ``_GAP`` times the wider one's advance apart, as pdfminer's boxes
+    are; ``both_ways``, to the left too, where none of the line's characters (their ``centres``) is drawn. Only
+    asked where their drawn boxes are that far apart, as their advances are at least as wide."""
+    import pypdfium2.raw as pdfium_c
+
+    loose = pdfium_c.FS_RECTF()
+    pdfium_c.FPDFText_GetLooseCharBox(raw, index - 1 if pdfium_c.FPDFText_IsGenerated(raw, index) else index, loose)
+    a_left, a_right = loose.left, loose.right
+    pdfium_c.FPDFText_GetLooseCharBox(raw, index + 1, loose)
+    gap, near, far = loose.left - a_right, a_right, loose.left
+    if both_ways and a_left - loose.right > gap:
+        gap, near, far = a_left - loose.right, loose.right, a_left
+    wide = gap >= _GAP * max(a_right - a_left, loose.right - loose.left)
+    return wide and bisect_left(centres, far) == bisect_right(centres, near)
 
 
 def _right_to_left(textpage, text: str, indices: Sequence[int]) -> str:
