@@ -195,3 +195,16 @@ def filled_form(path: Path) -> Path:
     ]
     path.write_bytes(_pdf(objects))
     return path
+
+
+def scaled_text(path: Path) -> Path:
+    """Two lines drawn at a size other than the one set: at 1 pt scaled up twelve times by the text matrix (as many
+    producers draw all their text), and at 12 pt on a page shrunk to three quarters (a table shrunk to fit)."""
+    return write(
+        path,
+        [
+            b"BT /F1 1 Tf 12 0 0 12 72 700 Tm (Drawn at one point and scaled up twelve times.) Tj ET\n"
+            b"q 0.75 0 0 0.75 0 0 cm BT /F1 12 Tf 96 800 Td (Drawn at twelve points, shrunk to three quarters.) Tj "
+            b"ET Q\n"
+        ],
+    )

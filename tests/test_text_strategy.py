@@ -145,6 +145,26 @@ def test_filled_form_fields_and_an_inherited_media_box_as_fast_gives_them(tmp_pa
             assert point == pytest.approx(other, abs=1.5)
 
 
+def test_lines_as_high_as_their_font_drawn_scaled_as_fast_boxes_them(tmp_path):
+    """pdfminer's lines are as high as their font's size as drawn; pdfium gives the size as set: text set at 1 pt
+    and scaled up by its matrix, and text on a page shrunk to three quarters, are boxed as `fast` boxes them."""
+    from unstructured.partition.pdf import partition_pdf
+
+    pdf = pdfs.scaled_text(tmp_path / "scaled.pdf")
+    cfg = PartitionConfig(strategy="text")
+    check_prerequisites(cfg)
+    ours = partition_file(pdf, "scaled.pdf", cfg).elements
+    stock = partition_pdf(str(pdf), strategy="fast", languages=["eng"])
+
+    assert [element.text for element in ours] == [element.text for element in stock]
+    assert len(ours) == 2
+    for mine, theirs in zip(ours, stock, strict=True):
+        corners = zip(mine.metadata.coordinates.points, theirs.metadata.coordinates.points, strict=True)
+        for (x, y), (x_fast, y_fast) in corners:
+            assert y == pytest.approx(y_fast, abs=0.5)  # 1 pt and 3 pt off before
+            assert x == pytest.approx(x_fast, abs=1.5)  # the glyphs drawn, not their advances: a side bearing
+
+
 def test_every_text_page_from_the_layer_and_the_scanned_one_by_ocr(tmp_path):
     pdf = pdfs.scanned_second_page(tmp_path / "mixed.pdf")
     cfg = PartitionConfig(strategy="text")

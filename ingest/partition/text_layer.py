@@ -261,7 +261,7 @@ def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, flo
 
     lines: list[_Line] = []
     left, top, right, bottom = (ctypes.c_double() for _ in range(4))
-    loose = pdfium_c.FS_RECTF()
+    loose, matrix = pdfium_c.FS_RECTF(), pdfium_c.FS_MATRIX()
     on_page = _on_page(textpage, text)
     right_to_left = _RIGHT_TO_LEFT.search(text) is not None
 
@@ -282,12 +282,14 @@ def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, flo
 
     def tall(first: int, y0: float, y1: float) -> tuple[float, float]:
         """``y0`` and ``y1`` moved out to an em from the font's descent at character ``first`` when its text runs
-        across the page's PDF space: pdfminer's lines are as high as their font, not as the glyphs drawn."""
-        if pdfium_c.FPDFText_GetCharAngle(textpage.raw, first) == 0 and pdfium_c.FPDFText_GetLooseCharBox(
-            textpage.raw, first, loose
-        ):
+        across the page's PDF space: pdfminer's lines are as high as their font, not as the glyphs drawn. The em is
+        the font's size (pdfium gives it as set) scaled as the character is drawn (text drawn at 1 pt and scaled
+        up, a table shrunk to fit)."""
+        raw = textpage.raw
+        if pdfium_c.FPDFText_GetCharAngle(raw, first) == 0 and pdfium_c.FPDFText_GetLooseCharBox(raw, first, loose):
+            pdfium_c.FPDFText_GetMatrix(raw, first, matrix)
             y1 = min(y1, loose.bottom)
-            y0 = max(y0, loose.bottom + pdfium_c.FPDFText_GetFontSize(textpage.raw, first))
+            y0 = max(y0, loose.bottom + pdfium_c.FPDFText_GetFontSize(raw, first) * abs(matrix.d))
         return y0, y1
 
     for match in _LINE.finditer(text):
@@ -462,7 +464,7 @@ def _blocks(lines: list[_Line]) -> list[list[_Line]]:
                 continue
             margin = _LINE_MARGIN * (a.height if a.height > b.height else b.height)
             if (
-                b.top <= a.bottom + margin
+                b.top < a.bottom + margin
                 and abs(a.height - b.height) <= margin
                 and min(abs(a.left - b.left), abs(a.right - b.right), abs(a.left + a.right - b.left - b.right) / 2)
                 <= margin
