@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import accumulate, groupby
 from pathlib import Path
@@ -137,13 +138,14 @@ def read(path: Path, filename: str, languages: list[str]) -> tuple[list[str], li
 
 
 def _open(path: Path):
-    """The PDF, with its form fields' values at hand when it has an interactive form."""
+    """The PDF, with its form fields' values at hand when it has an (AcroForm) interactive form."""
     import pypdfium2
     import pypdfium2.raw as pdfium_c
 
     pdf = pypdfium2.PdfDocument(str(path))
-    if pdfium_c.FPDF_GetFormType(pdf.raw) != pdfium_c.FORMTYPE_NONE:
-        pdf.init_forms()  # before any page is loaded
+    if pdf.get_formtype() == pdfium_c.FORMTYPE_ACRO_FORM:
+        with suppress(pypdfium2.PdfiumError):  # no values then; the text is read all the same
+            pdf.init_forms()  # before any page is loaded
     return pdf
 
 
