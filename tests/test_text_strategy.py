@@ -23,7 +23,7 @@ PAPER = EXAMPLES / "reports" / "layout-parser-paper-fast.pdf"
 def test_rules_type_most_blocks_as_spacy_does_and_are_undone():
     from unstructured.partition import text
 
-    patched = ("sent_tokenize", "word_tokenize", "pos_tag", "under_non_alpha_ratio", "sentence_count")
+    patched = ("os", "sent_tokenize", "word_tokenize", "pos_tag", "under_non_alpha_ratio", "sentence_count")
     stock = [getattr(text_type, name) for name in patched], text.is_us_city_state_zip
     spacy = elements_from_pages(PAPER, [1, 2], "paper.pdf", ["eng"])
     rules = elements_from_pages(PAPER, [1, 2], "paper.pdf", ["eng"], rules=True)
@@ -35,6 +35,18 @@ def test_rules_type_most_blocks_as_spacy_does_and_are_undone():
     assert same >= 0.85 * len(pairs), Counter(pair for pair in pairs if pair[0] != pair[1])
     assert {"Title", "NarrativeText"} <= {element.category for element in rules}
     assert ([getattr(text_type, name) for name in patched], text.is_us_city_state_zip) == stock
+
+
+def test_rules_read_unstructureds_settings_from_the_environment_as_it_was_on_entry(monkeypatch):
+    """The classifier reads its settings (UNSTRUCTURED_*) from the environment at every call; under the rules, from
+    a copy taken on entry: a setting made before is honoured."""
+    title = "Harbour Works And Quays"
+    with by_rules():
+        assert text_type.is_possible_title(title)
+    monkeypatch.setenv("UNSTRUCTURED_TITLE_MAX_WORD_LENGTH", "3")
+    assert not text_type.is_possible_title(title)  # stock
+    with by_rules():
+        assert not text_type.is_possible_title(title)
 
 
 def test_the_letter_ratio_counted_at_c_speed_answers_as_unstructureds():

@@ -141,10 +141,15 @@ def by_rules() -> Iterator[None]:
     that spaCy's answers give (``benchmarks/fast_bench.py``). Three of its own checks are made cheaper, with the
     same answers: the share of letters counted at C speed, a text's sentences counted once for the two checks that
     count them, and the US "City, ST 12345" pattern tried only on a text with a comma and five digits in a row (the
-    pattern needs both; without, its regular expression backtracks through every word)."""
+    pattern needs both; without, its regular expression backtracks through every word), and its six settings read
+    from a copy of the environment taken on entry rather than from the process's environment at every call."""
+    import os
+    from types import SimpleNamespace
+
     from unstructured.partition import text, text_type
 
     patched = [
+        (text_type, "os", SimpleNamespace(environ=dict(os.environ))),  # it reads only os.environ
         (text_type, "sent_tokenize", _sentences),
         (text_type, "word_tokenize", _WORD.findall),
         (text_type, "pos_tag", _verb_tags),
