@@ -288,8 +288,8 @@ def _lines(textpage, text: str, shown: Callable[[float, float], tuple[float, flo
         the font's size (pdfium gives it as set) scaled as the character is drawn (text drawn at 1 pt and scaled
         up, a table shrunk to fit)."""
         raw = textpage.raw
-        if pdfium_c.FPDFText_GetCharAngle(raw, first) == 0 and pdfium_c.FPDFText_GetLooseCharBox(raw, first, loose):
-            pdfium_c.FPDFText_GetMatrix(raw, first, matrix)
+        pdfium_c.FPDFText_GetMatrix(raw, first, matrix)  # upright: not turned (pdfium's angle 0) nor mirrored
+        if matrix.b == 0 and matrix.a > 0 and matrix.d > 0 and pdfium_c.FPDFText_GetLooseCharBox(raw, first, loose):
             y1 = min(y1, loose.bottom)
             y0 = max(y0, loose.bottom + pdfium_c.FPDFText_GetFontSize(raw, first) * abs(matrix.d))
         return y0, y1
