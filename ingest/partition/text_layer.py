@@ -30,8 +30,9 @@ _HYPHEN = "\ufffe"  # what pdfium puts for a hyphen that ends a line
 _PARTING = re.compile(f"[ {_HYPHEN}](?=[^ ])")  # where pdfium's line may hold two of pdfminer's
 _RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")  # Hebrew, Arabic, Syriac, Thaana, N'Ko
 _NOT_LEFT_TO_RIGHT = "[^\\sA-Za-z0-9\u0660-\u0669\u06f0-\u06f9]"  # digits, Arabic ones too, read left to right
-_RIGHT_TO_LEFT_WORD = f"{_NOT_LEFT_TO_RIGHT}*{_RIGHT_TO_LEFT.pattern}{_NOT_LEFT_TO_RIGHT}*"
-_RIGHT_TO_LEFT_WORDS = re.compile(f"{_RIGHT_TO_LEFT_WORD}(?:\\s+{_RIGHT_TO_LEFT_WORD})+")
+_RIGHT_TO_LEFT_LETTER = "[\u0590-\u065f\u066a-\u06ef\u06fa-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]"
+_RIGHT_TO_LEFT_WORD = f"{_NOT_LEFT_TO_RIGHT}*{_RIGHT_TO_LEFT_LETTER}{_NOT_LEFT_TO_RIGHT}*"
+_RIGHT_TO_LEFT_WORDS = re.compile(f"(?<!\\S){_RIGHT_TO_LEFT_WORD}(?:\\s+{_RIGHT_TO_LEFT_WORD})+(?!\\S)")
 _WORD = re.compile(r"\S+")
 
 
