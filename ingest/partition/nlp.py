@@ -138,11 +138,11 @@ def by_rules() -> Iterator[None]:
     split after end punctuation, words by a regular expression, a verb found among the English verb forms of the
     spaCy model's own lemmatizer tables (or taken as there in a text of 8+ words, or of mostly non-English words, as
     unstructured takes it for a language other than English). About 10x cheaper than spaCy; 0.90 of the block types
-    that spaCy's answers give (``benchmarks/fast_bench.py``). Three of its own checks are made cheaper, with the
-    same answers: the share of letters counted at C speed, a text's sentences counted once for the two checks that
-    count them, and the US "City, ST 12345" pattern tried only on a text with a comma and five digits in a row (the
-    pattern needs both; without, its regular expression backtracks through every word), and its six settings read
-    from a copy of the environment taken on entry rather than from the process's environment at every call."""
+    that spaCy's answers give (``benchmarks/fast_bench.py``). Its own checks are made cheaper, with the same
+    answers: the share of letters counted at C speed; a text's sentences counted once for the two checks that count
+    them; the US "City, ST 12345" pattern tried only on a text with a comma and five digits in a row (the pattern
+    needs both; without, its regular expression backtracks through every word); its six settings read from a copy
+    of the environment taken on entry rather than from the process's environment at every call."""
     import os
     from types import SimpleNamespace
 

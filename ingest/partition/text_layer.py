@@ -22,7 +22,7 @@ from itertools import accumulate, groupby
 from pathlib import Path
 
 _GAP = 2.0  # a gap this many character widths wide parts a line (pdfminer's char_margin, on advance-wide boxes)
-_CHAR_MARGIN = 3.0  # the same on pdfium's character boxes, which are tighter: for joining lines back
+_CHAR_MARGIN = 3.0  # the same on pdfium's tighter boxes: which lines have room for a gap, which to join back
 _SPREAD = 0.5  # a line wider than this many heights a character may hide a wide gap in one of pdfium's runs
 _LINE_MARGIN = 0.5  # lines this many line heights apart or nearer may share a block (pdfminer's line_margin)
 _LINE = re.compile(r"[^\r\n]+")  # pdfium ends each line of its text with CR LF
